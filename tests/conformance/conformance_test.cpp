@@ -7,11 +7,17 @@
 #include <conformance/reference_functions.hpp>
 
 #include <proxytask/core/json.hpp>
+#include <proxytask/stats/over_steps.hpp>
+
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/special_functions/beta.hpp>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -259,6 +265,147 @@ TEST(UntaggedQuirks, StopIsNotInterpolatedFromAnInvalidStep) {
   // Step 0 is invalid (-5): the crossing step itself, 600 steps at 1.480898 h.
   EXPECT_EQ(actual.at("final_training_steps").to_number<std::int64_t>(), 600);
   EXPECT_EQ(actual.at("final_training_time_in_hours").to_number<double>(), 1.480898);
+}
+
+// --- scipy_bootstrap_ci: the intervals, statistically ------------------------------------------
+
+/// The step ranks of a case's pairs, as the driver's correlate_over_steps builds them.
+proxytask::stats::detail::correlation_workspace ranked(json::object const& input) {
+  auto const x = cf::to_doubles(input.at("x").as_array(), "x");
+  auto const y = cf::to_doubles(input.at("y").as_array(), "y");
+  proxytask::stats::detail::correlation_workspace ws;
+  proxytask::stats::detail::rank_pairs(std::span<double const>(x), std::span<double const>(y), ws);
+  return ws;
+}
+
+/// Our B replicates of a case (the driver's, regenerated through the same detail functions).
+std::vector<double> our_replicates(json::object const& input, std::uint64_t seed, std::size_t b) {
+  auto ws = ranked(input);
+  std::vector<double> out;
+  for (std::uint32_t r = 0; r < b; ++r) {
+    double const v = proxytask::stats::detail::bootstrap_replicate(
+        ws.ranks, proxytask::stats::correlation::spearman, seed, 0, r, ws.scratch);
+    if (!std::isnan(v)) out.push_back(v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Where scipy's estimate of a quantile in [q_low, q_high] from `other` resamples may fall, as
+/// values of our sorted replicates. scipy interpolates between the order statistics k and k + 1
+/// (1-based, k = floor((B - 1) q) + 1) of its B draws; the k-th of B uniform draws is
+/// Beta(k, B - k + 1) distributed, so with probability 1 - 2e-6 its level lies between these Beta
+/// quantiles (exact for any B, which the scipy vectors keep small: 50 to 1,000). Our own
+/// estimate of those levels adds 4 standard errors of a quantile from our B draws. Order
+/// statistics, not a density estimate, keep the band right for discrete distributions.
+std::pair<double, double> quantile_band(std::vector<double> const& ours, double q_low,
+                                        double q_high, double other) {
+  auto const b = static_cast<double>(ours.size());
+  double const k_low = std::floor((other - 1) * q_low) + 1;
+  double const k_high = std::min(std::floor((other - 1) * q_high) + 2, other);
+  double level_low = boost::math::ibeta_inv(k_low, other - k_low + 1, 1e-6);
+  double level_high = boost::math::ibeta_inv(k_high, other - k_high + 1, 1 - 1e-6);
+  level_low -= 4 * std::sqrt(std::max(level_low * (1 - level_low), 1 / b) / b);
+  level_high += 4 * std::sqrt(std::max(level_high * (1 - level_high), 1 / b) / b);
+  auto rank = [&](double level) {
+    return static_cast<std::size_t>(std::clamp(std::floor(level * (b - 1) + 0.5), 0.0, b - 1));
+  };
+  return {ours[rank(level_low)] - 1e-12, ours[rank(level_high)] + 1e-12};
+}
+
+TEST(ScipyBootstrap, IntervalsAgreeWithinTheMonteCarloError) {
+  constexpr std::size_t ours_b = 9999;
+  boost::math::normal_distribution<double> const normal;
+  int compared = 0;
+  for (auto const& c : load("scipy_bootstrap_ci")) {
+    auto const& e = c.expected.as_object();
+    if (e.at("num_nan_resamples").to_number<std::int64_t>() > 0) continue;  // scipy: NaN
+    json::object input = c.input.as_object();
+    auto const scipy_b = static_cast<double>(input.at("n_resamples").to_number<std::int64_t>());
+    input["n_resamples"] = ours_b;
+    auto const actual = cf::answer(c.func, input).as_object();
+    ASSERT_FALSE(actual.contains("error")) << c.id;
+    auto const seed = input.contains("seed") ? input.at("seed").to_number<std::uint64_t>() : 0;
+    auto const replicates = our_replicates(input, seed, ours_b);  // the defined ones
+    ASSERT_EQ(static_cast<std::int64_t>(replicates.size()) +
+                  actual.at("num_nan_resamples").to_number<std::int64_t>(),
+              static_cast<std::int64_t>(ours_b))
+        << c.id;
+    double const confidence =
+        input.contains("confidence_level") && !input.at("confidence_level").is_null()
+            ? input.at("confidence_level").to_number<double>()
+            : 0.95;
+    double const alpha = (1 - confidence) / 2;
+    auto const& pct = e.at("percentile").as_array();
+    for (int side = 0; side < 2; ++side) {
+      double const q = side == 0 ? alpha : 1 - alpha;
+      auto const [lo, hi] = quantile_band(replicates, q, q, scipy_b);
+      double const scipy_value = cf::to_double(pct[side], "percentile");
+      double const ours = cf::to_double(actual.at("percentile").as_array()[side], "percentile");
+      EXPECT_TRUE(scipy_value >= lo && scipy_value <= hi)
+          << c.id << " percentile[" << side << "]: scipy " << scipy_value << " outside [" << lo
+          << ", " << hi << "] (ours " << ours << ")";
+      EXPECT_TRUE(ours >= lo && ours <= hi) << c.id;
+    }
+    // BCa: the adjusted quantiles move with z0, itself estimated from the resamples: widen the
+    // band by the adjusted quantiles at z0 -+ 4 standard errors of its estimate.
+    auto const& bca = e.at("bca").as_array();
+    double const scipy_low = cf::to_double(bca[0], "bca"),
+                 scipy_high = cf::to_double(bca[1], "bca");
+    double const ours_low = cf::to_double(actual.at("bca").as_array()[0], "bca");
+    EXPECT_EQ(std::isnan(ours_low), std::isnan(scipy_low))
+        << c.id << ": BCa is NaN for one only (ours " << ours_low << ", scipy " << scipy_low << ")";
+    if (!std::isnan(scipy_low) && !std::isnan(ours_low)) {
+      double const theta = actual.at("theta_hat").to_number<double>();
+      double below = 0, at_or_below = 0;
+      for (double v : replicates) {
+        below += v < theta;
+        at_or_below += v <= theta;
+      }
+      double const share = (below + at_or_below) / (2.0 * ours_b);
+      double const share_se =
+          std::sqrt(std::max(share * (1 - share), 1.0 / ours_b) * (1.0 / ours_b + 1 / scipy_b));
+      // Recover a from our interval: the driver's BCa used the same jackknife as scipy (exact).
+      auto ws = ranked(input);
+      std::vector<double> jack;
+      proxytask::stats::detail::jackknife(ws.ranks, proxytask::stats::correlation::spearman, jack,
+                                          ws.scratch);
+      double const a = proxytask::stats::detail::acceleration(jack);
+      auto adjusted = [&](double s, double q) {
+        s = std::clamp(s, 0.5 / ours_b, 1 - 0.5 / ours_b);
+        double const z0 = quantile(normal, s);
+        double const num = z0 + quantile(normal, q);
+        return cdf(normal, z0 + num / (1 - a * num));
+      };
+      for (int side = 0; side < 2; ++side) {
+        double const q = side == 0 ? alpha : 1 - alpha;
+        double const q1 = adjusted(share - 4 * share_se, q), q2 = adjusted(share + 4 * share_se, q);
+        auto const [lo, hi] =
+            quantile_band(replicates, std::min(q1, q2), std::max(q1, q2), scipy_b);
+        double const scipy_value = side == 0 ? scipy_low : scipy_high;
+        EXPECT_TRUE(scipy_value >= lo && scipy_value <= hi)
+            << c.id << " bca[" << side << "]: scipy " << scipy_value << " outside [" << lo << ", "
+            << hi << "]";
+      }
+    }
+    // The standard error: a standard deviation s estimated from B draws has a standard error of
+    // about s sqrt((kurtosis - 1) / (4 B)) (s / sqrt(2 B) for normal draws; the bootstrap
+    // distributions of small samples are far from normal).
+    double const se_scipy = cf::to_double(e.at("standard_error"), "standard_error");
+    double const se_ours = actual.at("standard_error").to_number<double>();
+    double mean = 0, m2 = 0, m4 = 0;
+    for (double v : replicates) mean += v / static_cast<double>(replicates.size());
+    for (double v : replicates) {
+      m2 += (v - mean) * (v - mean) / static_cast<double>(replicates.size());
+      m4 += std::pow(v - mean, 4) / static_cast<double>(replicates.size());
+    }
+    double const kurtosis = m2 > 1e-24 ? m4 / (m2 * m2) : 3.0;  // constant: no spread at all
+    EXPECT_NEAR(se_ours, se_scipy,
+                4 * se_ours * std::sqrt((kurtosis - 1) / 4 * (1.0 / ours_b + 1 / scipy_b)) + 1e-12)
+        << c.id;
+    ++compared;
+  }
+  EXPECT_GE(compared, 45);
 }
 
 TEST(Comparison, DetectsDifferencesBeyondTheTolerance) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <span>
@@ -104,12 +105,43 @@ inline boost::json::value correlation_over_step(boost::json::object const& in) {
   return {{"correlation", correlation}, {"p_value", p_value}};
 }
 
-/// scipy.stats.bootstrap of the paired Spearman coefficient (NaN pairs dropped first): n and
-/// theta_hat. The intervals arrive with the bootstrap (issue 3); until then only these two.
+/// The options of scipy_bootstrap_ci: n_resamples (9999), seed (0), confidence_level (0.95).
+inline stats::over_steps_options bootstrap_options(boost::json::object const& in) {
+  stats::over_steps_options o{.method = stats::correlation::spearman,
+                              .min_valid_pairs = 2,  // scipy has no validity rule
+                              .min_valid_fraction = 0.0};
+  o.bootstrap_resamples = 9999;
+  if (auto const* v = in.if_contains("n_resamples"); v && !v->is_null())
+    o.bootstrap_resamples = static_cast<std::size_t>(to_int(*v, "n_resamples"));
+  if (auto const* v = in.if_contains("seed"); v && !v->is_null())
+    o.seed = static_cast<std::uint64_t>(to_int(*v, "seed"));
+  o.confidence_level = optional_double(in, "confidence_level").value_or(0.95);
+  if (!(o.confidence_level > 0 && o.confidence_level < 1))
+    throw input_error("ValueError", "confidence_level must be in (0, 1)");
+  return o;
+}
+
+/// scipy.stats.bootstrap((x, y), spearman, paired=True) after dropping NaN pairs: n, theta_hat,
+/// the percentile and BCa intervals, the standard error and the undefined (constant) resamples.
+/// The resamples are proxytask's (Philox), not numpy's, so the intervals agree with scipy's only
+/// statistically; and undefined resamples are left out where scipy's intervals become NaN.
 inline boost::json::value scipy_bootstrap_ci(boost::json::object const& in) {
   auto const p = read_pairs(in);
-  auto const r = stats::spearman<double>(p.x, p.y);
-  return {{"n", r.n}, {"theta_hat", from_double(r.coefficient)}};
+  auto options = bootstrap_options(in);
+  auto const view = host_matrix_view<double const>(p.x.data(), p.x.size(), 1);
+  options.interval = stats::interval_method::percentile;
+  auto const percentile = stats::correlate_over_steps(backend::cpu, view, p.y, options).value()[0];
+  options.interval = stats::interval_method::bca;
+  auto const bca = stats::correlate_over_steps(backend::cpu, view, p.y, options).value()[0];
+  auto interval = [](stats::bootstrap_summary const& b) {
+    return boost::json::array{from_double(b.low), from_double(b.high)};
+  };
+  return {{"n", percentile.valid_pairs},
+          {"theta_hat", from_double(percentile.coefficient)},
+          {"percentile", interval(percentile.bootstrap)},
+          {"bca", interval(bca.bootstrap)},
+          {"standard_error", from_double(percentile.bootstrap.standard_error)},
+          {"num_nan_resamples", percentile.bootstrap.undefined}};
 }
 
 }  // namespace detail

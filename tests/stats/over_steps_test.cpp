@@ -1,4 +1,5 @@
 #include <proxytask/stats/kendall.hpp>
+#include <proxytask/stats/median.hpp>
 #include <proxytask/stats/over_steps.hpp>
 #include <proxytask/stats/spearman.hpp>
 

@@ -7,10 +7,15 @@
 
 namespace proxytask::backend {
 
-/// The CPU back-end.
-struct cpu_t {};
+/// The CPU back-end, on `threads` threads (0: all hardware threads). Results do not depend on
+/// the thread count.
+struct cpu_t {
+  unsigned threads = 1;
+  /// `correlate_over_steps(backend::cpu.with_threads(8), ...)`
+  constexpr cpu_t with_threads(unsigned n) const noexcept { return cpu_t{n}; }
+};
 
-/// `correlate_over_steps(proxytask::backend::cpu, ...)`
+/// `correlate_over_steps(proxytask::backend::cpu, ...)`: one thread.
 inline constexpr cpu_t cpu{};
 
 /// True for the policy types whose overloads are visible in this translation unit.

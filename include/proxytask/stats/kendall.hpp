@@ -20,7 +20,7 @@ template <class Real>
 correlation_result kendall_tau_b(std::span<Real const> x, std::span<Real const> y,
                                  hypothesis alternative = hypothesis::two_sided) {
   PROXYTASK_EXPECTS(x.size() == y.size(), "kendall_tau_b: x and y must have the same length");
-  detail::correlation_workspace<Real> ws;
+  detail::correlation_workspace ws;
   return detail::correlate_pairs(correlation::kendall_tau_b, x, y, alternative, ws);
 }
 

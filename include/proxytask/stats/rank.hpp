@@ -4,7 +4,7 @@
 /// integers) from which every coefficient is computed exactly.
 
 #include <proxytask/core/config.hpp>
-#include <proxytask/stats/detail/rank_cpu.hpp>
+#include <proxytask/stats/detail/step_ranks_cpu.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -22,8 +22,18 @@ template <class Real>
 void doubled_ranks(std::span<Real const> values, std::span<std::int64_t> ranks) {
   PROXYTASK_EXPECTS(values.size() == ranks.size(), "doubled_ranks: one rank per value");
   for (Real v : values) PROXYTASK_EXPECTS(!std::isnan(v), "doubled_ranks: NaN cannot be ranked");
-  std::vector<detail::keyed<Real>> scratch;
-  detail::doubled_ranks(values, ranks, scratch);
+  detail::sorted_column sorted;
+  detail::sort_column(values.data(), values.size(), 1, sorted);
+  auto const& items = sorted.items;
+  for (std::size_t i = 0; i < items.size();) {
+    std::size_t j = i + 1;
+    while (j < items.size() && items[j].key == items[i].key) ++j;
+    // Sorted positions [i, j) are one tie group.
+    for (std::size_t k = i; k < j; ++k)
+      ranks[items[k].index] =
+          detail::doubled_rank(static_cast<std::int64_t>(i), static_cast<std::int64_t>(j));
+    i = j;
+  }
 }
 
 /// Average ranks, 1-based, ties sharing the mean of their positions: scipy.stats.rankdata(values).

@@ -20,7 +20,9 @@ template <class Real>
 correlation_result spearman(std::span<Real const> x, std::span<Real const> y,
                             hypothesis alternative = hypothesis::two_sided) {
   PROXYTASK_EXPECTS(x.size() == y.size(), "spearman: x and y must have the same length");
-  detail::correlation_workspace<Real> ws;
+  PROXYTASK_EXPECTS(x.size() < (std::size_t{1} << 20),
+                    "spearman: fewer than 2^20 pairs (exact int64 rank sums)");
+  detail::correlation_workspace ws;
   return detail::correlate_pairs(correlation::spearman, x, y, alternative, ws);
 }
 
