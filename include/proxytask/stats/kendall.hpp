@@ -10,8 +10,9 @@
 
 namespace proxytask::stats {
 
-/// Kendall's tau-b of x and y by Knight's algorithm: one sort by (x, y) and a merge sort of y
-/// counting the discordant pairs, all counts exact integers. Pairs with a NaN are left out.
+/// Kendall's tau-b of x and y in O(n log n), after Knight: one sort of each side, then
+/// concordant - discordant counted by a Fenwick tree over the y ranks while scanning the x
+/// groups in order; all counts exact integers. Pairs with a NaN are left out.
 /// p-value: exact when there are no ties and (n <= 33 or min(concordant, discordant) <= 1),
 /// else the normal approximation with the tie-corrected variance (scipy's rule).
 /// @returns NaN with a reason for fewer than 2 pairs or a constant side

@@ -24,7 +24,6 @@ struct step_ranks {
   std::vector<std::uint32_t> x_start, y_start;  // per group, plus n at the end
   std::vector<std::uint32_t> y_order;           // positions in y order
   std::vector<std::uint32_t> draw_position;     // the k-th valid pair in row order: its position
-  std::vector<std::uint32_t> scratch;
 
   std::uint32_t x_groups() const noexcept { return static_cast<std::uint32_t>(x_start.size() - 1); }
   std::uint32_t y_groups() const noexcept { return static_cast<std::uint32_t>(y_start.size() - 1); }
