@@ -12,8 +12,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <numeric>
+#include <random>
 #include <vector>
 
 namespace {
@@ -96,14 +99,47 @@ TEST(Jackknife, EqualsTheCoefficientWithoutEachPair) {
 }
 
 TEST(Quantile, InterpolatesLinearlyBetweenOrderStatisticsAsNumpy) {
-  std::vector<double> v{5, 1, 4, 2, 3};
-  EXPECT_EQ(sd::quantile(v, 0.0), 1);
-  EXPECT_EQ(sd::quantile(v, 1.0), 5);
-  EXPECT_EQ(sd::quantile(v, 0.5), 3);
-  EXPECT_DOUBLE_EQ(sd::quantile(v, 0.1), 1.4);  // position 0.4 between 1 and 2
-  EXPECT_DOUBLE_EQ(sd::quantile(v, 0.975), 4.9);
-  std::vector<double> empty;
-  EXPECT_TRUE(std::isnan(sd::quantile(empty, 0.5)));
+  std::vector<double> const v{5, 1, 4, 2, 3};
+  sd::sample_quantiles const quantile(v);
+  EXPECT_EQ(quantile(0.0), 1);
+  EXPECT_EQ(quantile(1.0), 5);
+  EXPECT_EQ(quantile(0.5), 3);
+  EXPECT_DOUBLE_EQ(quantile(0.1), 1.4);  // position 0.4 between 1 and 2
+  EXPECT_DOUBLE_EQ(quantile(0.975), 4.9);
+  EXPECT_TRUE(std::isnan(quantile(std::nan(""))));
+  std::vector<double> const empty, equal{2, 2, 2};
+  std::vector<double> const infinite{1, -std::numeric_limits<double>::infinity(), 3};
+  EXPECT_TRUE(std::isnan(sd::sample_quantiles(empty)(0.5)));
+  EXPECT_EQ(sd::sample_quantiles(equal)(0.3), 2);
+  EXPECT_EQ(sd::sample_quantiles(infinite)(0.5), 1);
+}
+
+TEST(Quantile, EqualsTheSortedDefinitionOnClusteredAndSpreadSamples) {
+  // Bucketing by value must not change which order statistics are picked: compare with a sort,
+  // on samples with ties, a tight cluster beside outliers (crowded buckets) and uniform spreads.
+  std::mt19937_64 gen(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::size_t const n = 1 + gen() % 3000;
+    std::vector<double> v(n);
+    for (auto& x : v) {
+      switch (trial % 3) {
+        case 0: x = std::floor(std::uniform_real_distribution<>(0, 20)(gen)); break;  // ties
+        case 1: x = gen() % 50 == 0 ? 1e6 : std::uniform_real_distribution<>(0, 1e-9)(gen); break;
+        default: x = std::uniform_real_distribution<>(-1, 1)(gen);
+      }
+    }
+    auto sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    sd::sample_quantiles const quantile(v);
+    for (double q : {0.0, 0.025, 0.05, 0.5, 0.95, 0.975, 1.0}) {
+      double const h = static_cast<double>(n - 1) * q;
+      auto const k = static_cast<std::size_t>(std::floor(h));
+      double const expected =
+          k + 1 < n ? sorted[k] + (h - static_cast<double>(k)) * (sorted[k + 1] - sorted[k])
+                    : sorted[k];
+      EXPECT_EQ(quantile(q), expected) << "n " << n << " q " << q;
+    }
+  }
 }
 
 TEST(SummarizeBootstrap, GivesThePercentileIntervalAndTheBootstrapPValues) {

@@ -59,6 +59,37 @@ TEST(CorrelateOverSteps, GivesEachStepTheSingleCallAnswer) {
   }
 }
 
+TEST(CorrelateOverSteps, GivesTheSingleCallAnswerAtRadixSortSizes) {
+  // Hundreds and thousands of models (the radix-sorted paths), steps loaded in a block of 8 and
+  // one of 3, accuracies with 3 decimals (ties) and values equal but for their last bits; with a
+  // complete reference (no per-row look-ups) and with one that misses models.
+  for (std::size_t const models : {300, 5000}) {
+    std::size_t const steps = 11;
+    scores s{models, steps, random_sample(models * steps, models, 0, 0.05)};
+    for (std::size_t i = 0; i < s.values.size(); ++i) {
+      if (i % 7 == 0) s.values[i] = std::round(s.values[i] * 1000) / 1000;
+      if (i % 11 == 0) s.values[i] = 0.5 + 0x1p-44 * static_cast<double>(i % 5);
+    }
+    for (double const missing : {0.0, 0.1}) {
+      auto const reference = random_sample(models, models + 1, 0, missing);
+      for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
+        st::over_steps_options options{.method = method};
+        auto const table = run(s, reference, options);
+        for (std::size_t step = 0; step < steps; ++step) {
+          auto const column = s.column(step);
+          auto const single = method == st::correlation::spearman
+                                  ? st::spearman<double>(column, reference)
+                                  : st::kendall_tau_b<double>(column, reference);
+          EXPECT_EQ(table[step].coefficient, single.coefficient) << models << " step " << step;
+          EXPECT_EQ(table[step].p_value, single.p_value) << models << " step " << step;
+          EXPECT_EQ(table[step].valid_pairs, single.n);
+          EXPECT_EQ(table[step].median_score, st::upper_median(std::span<double const>(column)));
+        }
+      }
+    }
+  }
+}
+
 TEST(CorrelateOverSteps, AppliesTheReferenceValidityRule) {
   // 10 models; step 0: 7 valid pairs (70%, valid); step 1: 6 valid pairs (60%); step 2: 4 valid.
   std::vector<double> reference{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};

@@ -48,6 +48,24 @@ TEST(DoubledRanks, TreatsSignedZerosAsTiesAndRanksInfinities) {
   EXPECT_EQ(r, (std::vector<std::int64_t>{5, 5, 8, 2}));
 }
 
+TEST(DoubledRanks, AgreeWithTheDefinitionAtEverySortSize) {
+  // The sort orders by the high halves of the values' bits and only then by the low halves:
+  // values that differ beyond the 20th mantissa bit (1 + 2^-40 ...), signed zeros, infinities and
+  // negatives, at sizes taking each path (std::sort, 8-bit and 11-bit radix digits).
+  double const inf = std::numeric_limits<double>::infinity();
+  std::vector<double> const near{1.0, 1.0 + 0x1p-40, 1.0 + 0x1p-45, 1.0 - 0x1p-50, -0.0, 0.0,
+                                 -1.0 - 0x1p-40, -1.0, inf, -inf, 0x1p-1074, -0x1p-1074};
+  for (std::size_t n : {100, 1000, 5000}) {
+    auto v = proxytask::testing::random_sample(n, n, n == 1000 ? 0 : 40);
+    for (std::size_t i = 0; i < n; i += 3) v[i] = near[(i / 3) % near.size()];
+    std::vector<std::int64_t> r(n);
+    st::doubled_ranks(std::span<double const>(v), std::span<std::int64_t>(r));
+    auto const expected = average_ranks_by_definition(v);
+    for (std::size_t i = 0; i < n; ++i)
+      ASSERT_EQ(static_cast<double>(r[i]), 2 * expected[i]) << "n " << n << " value " << v[i];
+  }
+}
+
 TEST(DoubledRanks, RejectsNaNAndSizeMismatch) {
   std::vector<double> const v{1.0, std::nan("")};
   std::vector<std::int64_t> r(2), short_r(1);

@@ -24,15 +24,11 @@ void doubled_ranks(std::span<Real const> values, std::span<std::int64_t> ranks) 
   for (Real v : values) PROXYTASK_EXPECTS(!std::isnan(v), "doubled_ranks: NaN cannot be ranked");
   detail::sorted_column sorted;
   detail::sort_column(values.data(), values.size(), 1, sorted);
-  auto const& items = sorted.items;
-  for (std::size_t i = 0; i < items.size();) {
-    std::size_t j = i + 1;
-    while (j < items.size() && items[j].key == items[i].key) ++j;
-    // Sorted positions [i, j) are one tie group.
-    for (std::size_t k = i; k < j; ++k)
-      ranks[items[k].index] =
-          detail::doubled_rank(static_cast<std::int64_t>(i), static_cast<std::int64_t>(j));
-    i = j;
+  std::size_t i = 0;
+  for (std::uint32_t const end : sorted.group_end) {
+    // Sorted positions [i, end) are one tie group.
+    auto const rank = detail::doubled_rank(static_cast<std::int64_t>(i), end);
+    for (; i < end; ++i) ranks[sorted.row(i)] = rank;
   }
 }
 

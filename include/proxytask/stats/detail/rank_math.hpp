@@ -80,8 +80,8 @@ inline spearman_sums spearman_of(step_ranks const& s) {
 
 /// Scratch of one resample or permutation.
 struct replicate_scratch {
-  std::vector<std::uint32_t> count;   // per position: times drawn
-  std::vector<std::int64_t> x_rank;   // per x group: doubled rank in the resample
+  std::vector<std::uint32_t> count;   // per position: times drawn (all 0 between replicates)
+  std::vector<std::int64_t> x_rank;   // per position: its x group's doubled rank in the resample
   std::vector<std::int64_t> fenwick;  // Kendall's y-group tree
   std::vector<std::uint32_t> y_of;    // per position: the (permuted) y group
 };
@@ -89,17 +89,18 @@ struct replicate_scratch {
 /// rho of a resample given how often each position was drawn (N draws in all). A group holding
 /// m of the draws, with `below` draws in lower groups, has doubled rank 2 below + m + 1. The x
 /// pass ranks the x groups; the y pass ranks the y groups and accumulates sum(a b): a y group of
-/// doubled rank r adds r times the sum of its draws' x ranks.
+/// doubled rank r adds r times the sum of its draws' x ranks. The y pass also sets the counts back
+/// to 0 as it reads them, for the next replicate (cheaper than clearing them before each one).
 inline spearman_sums spearman_of_resample(step_ranks const& s, std::int64_t draws,
                                           replicate_scratch& w) {
   spearman_sums sums;
-  w.x_rank.resize(s.x_groups());
+  w.x_rank.resize(s.n);
   std::int64_t below = 0;
   for (std::uint32_t g = 0; g < s.x_groups(); ++g) {
     std::int64_t m = 0;
     for (std::uint32_t p = s.x_start[g]; p < s.x_start[g + 1]; ++p) m += w.count[p];
     std::int64_t const r = 2 * below + m + 1;
-    w.x_rank[g] = r;
+    for (std::uint32_t p = s.x_start[g]; p < s.x_start[g + 1]; ++p) w.x_rank[p] = r;
     sums.aa += m * r * r;
     below += m;
   }
@@ -109,7 +110,8 @@ inline spearman_sums spearman_of_resample(step_ranks const& s, std::int64_t draw
     for (std::uint32_t i = s.y_start[h]; i < s.y_start[h + 1]; ++i) {
       std::uint32_t const p = s.y_order[i];
       m += w.count[p];
-      a += w.count[p] * w.x_rank[s.x_group[p]];
+      a += w.count[p] * w.x_rank[p];
+      w.count[p] = 0;
     }
     std::int64_t const r = 2 * below + m + 1;
     sums.ab += r * a;

@@ -3,6 +3,8 @@
 // or permutation replicate, the jackknife) is then computed from these integers, without sorting
 // again. Values are sorted with an LSD radix sort on their IEEE bits: O(n) per step.
 
+#include <proxytask/core/config.hpp>
+#include <proxytask/core/error.hpp>
 #include <proxytask/stats/detail/rank_math.hpp>
 
 #include <algorithm>
@@ -10,89 +12,185 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <utility>
 #include <vector>
 
 namespace proxytask::stats::detail {
 
+inline constexpr std::uint64_t sign_bit = std::uint64_t{1} << 63;
+
 /// A value's sort key: unsigned integers in the order of the doubles (-0.0 taken as +0.0).
 inline std::uint64_t order_key(double v) noexcept {
-  if (v == 0.0) v = 0.0;
-  auto const bits = std::bit_cast<std::uint64_t>(v);
-  return bits >> 63 ? ~bits : bits | (std::uint64_t{1} << 63);
+  auto const bits = std::bit_cast<std::uint64_t>(v + 0.0);  // -0.0 + 0.0 is +0.0
+  // Negative values: every bit flipped; the others: the sign bit set. No branch.
+  return bits ^ (static_cast<std::uint64_t>(static_cast<std::int64_t>(bits) >> 63) | sign_bit);
 }
 
-struct keyed_index {
-  std::uint64_t key;  // order_key of the value
-  std::uint32_t index;
-};
+/// The value of a key: the inverse of order_key.
+inline double key_value(std::uint64_t key) noexcept {
+  return std::bit_cast<double>(key & sign_bit ? key ^ sign_bit : ~key);
+}
 
-/// The present values of a column in sorted order (ties by row), with scratch for the sort.
+/// The present (non-NaN) values of a column in sorted order, ties in row order, and the runs of
+/// equal values. The radix sort is by the high 32 bits of the keys (sign, exponent and 20 bits of
+/// mantissa) with the row in the low 32 bits of an item, so items are 8 bytes; the low key halves
+/// stay in a table by row and order the rare runs whose high halves are equal but values not.
 struct sorted_column {
-  std::vector<keyed_index> items;  // key and row of each non-NaN value, sorted
-  std::vector<keyed_index> scratch;
+  std::vector<std::uint64_t> items;      ///< high key half << 32 | row, in sorted order
+  std::vector<std::uint32_t> group_end;  ///< runs of equal values: items[end of previous, end)
+  std::vector<std::uint32_t> low;        ///< per row: the low key half
+  std::vector<std::uint64_t> scratch;  // of the sort
   std::vector<std::uint32_t> counts;
+
+  std::size_t size() const noexcept { return items.size(); }
+  std::uint32_t row(std::size_t i) const noexcept { return static_cast<std::uint32_t>(items[i]); }
+  double value(std::size_t i) const noexcept {
+    return key_value((items[i] >> 32) << 32 | low[row(i)]);
+  }
 };
 
-/// Stable LSD radix sort by the high 32 bits of the keys (sign, exponent and 20 bits of
-/// mantissa: values that differ by more than about 1e-6 relative): 3 passes of 11 bits (4 of 8
-/// bits for short inputs; std::stable_sort below 256 items, where histograms would dominate); a
-/// pass is skipped when all keys share its digit. Then runs of equal high halves (ties, as a
-/// rule) are put in exact order.
-inline void sort_by_key(sorted_column& c) {
+/// Loads `Count` columns of a row-major table into `out[0..Count)`, unsorted: value (r, c) is
+/// first[r * row_stride + c]. One pass over the rows reads all the columns' values of a row from
+/// one or two cache lines; a column at a time would read a line per value.
+template <std::size_t Count, class Real>
+void load_columns(Real const* first, std::size_t rows, std::size_t row_stride,
+                  sorted_column* out) {
+  // Local copies, and a column count known at compile time: the per-column pointers and counters
+  // then stay in registers (about 4x faster than with a run-time count).
+  // (Their range is found by the sort, in a pass of its own: tracking it here too cost more, as
+  // the per-column state then no longer fits the registers.)
+  std::uint64_t* items[Count];
+  std::uint32_t* low[Count];
+  std::size_t n[Count];
+  for (std::size_t c = 0; c < Count; ++c) {
+    out[c].items.resize(rows);
+    out[c].low.resize(rows);
+    items[c] = out[c].items.data();
+    low[c] = out[c].low.data();
+    n[c] = 0;
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    Real const* row = first + r * row_stride;
+    for (std::size_t c = 0; c < Count; ++c) {
+      auto const v = static_cast<double>(row[c]);
+      std::uint64_t const key = order_key(v);
+      items[c][n[c]] = key >> 32 << 32 | r;  // kept only if v is present
+      low[c][r] = static_cast<std::uint32_t>(key);
+      n[c] += !std::isnan(v);
+    }
+  }
+  for (std::size_t c = 0; c < Count; ++c) out[c].items.resize(n[c]);
+}
+
+/// At most this many columns are loaded in one pass over the rows (more did not pay on an x86
+/// server: the write streams and counters outgrow the registers and L1).
+inline constexpr std::size_t max_columns_per_load = 8;
+
+/// load_columns<Count> for a count known at run time, 1 <= count <= max_columns_per_load.
+template <class Real>
+void load_columns(Real const* first, std::size_t rows, std::size_t row_stride, std::size_t count,
+                  sorted_column* out) {
+  PROXYTASK_EXPECTS(rows <= std::numeric_limits<std::uint32_t>::max(),
+                    "load_columns: a row index must fit in 32 bits");
+  switch (count) {
+    case 1: return load_columns<1>(first, rows, row_stride, out);
+    case 2: return load_columns<2>(first, rows, row_stride, out);
+    case 3: return load_columns<3>(first, rows, row_stride, out);
+    case 4: return load_columns<4>(first, rows, row_stride, out);
+    case 5: return load_columns<5>(first, rows, row_stride, out);
+    case 6: return load_columns<6>(first, rows, row_stride, out);
+    case 7: return load_columns<7>(first, rows, row_stride, out);
+    case 8: return load_columns<8>(first, rows, row_stride, out);
+    default: PROXYTASK_EXPECTS(false, "load_columns: 1 to max_columns_per_load columns at once");
+  }
+}
+
+/// The digit histograms of the radix sort's passes (Passes of them, `bits` wide each), of the
+/// items' high key halves less `base`.
+template <int Passes>
+void count_digits(std::span<std::uint64_t const> items, std::uint32_t base, int bits,
+                  std::uint32_t* counts) {
+  std::uint32_t const mask = (1u << bits) - 1;
+  for (std::uint64_t const item : items) {
+    std::uint32_t const key = static_cast<std::uint32_t>(item >> 32) - base;
+    for (int p = 0; p < Passes; ++p) ++counts[(p << bits) + ((key >> (bits * p)) & mask)];
+  }
+}
+
+/// Sorts a loaded column and finds its runs of equal values. Stable LSD radix sort by the high key
+/// halves less their minimum, with only the passes their range needs (11-bit digits; 8-bit below
+/// 4096 items, where histograms would dominate; std::sort below 256). Then each run of equal high
+/// halves is checked on the low halves, and put in exact order when they differ.
+inline void sort_loaded(sorted_column& c) {
   auto& items = c.items;
   std::size_t const n = items.size();
-  auto const by_key = [](keyed_index const& a, keyed_index const& b) { return a.key < b.key; };
   if (n < 256) {
-    std::stable_sort(items.begin(), items.end(), by_key);
-    return;
+    std::sort(items.begin(), items.end());  // by high half, then row
+  } else {
+    int const bits = n < 4096 ? 8 : 11;
+    std::uint32_t const mask = (1u << bits) - 1;
+    // Digits of the high halves less their minimum: only as many passes as their range needs.
+    std::uint32_t base = ~std::uint32_t{0}, top = 0;
+    for (std::uint64_t const item : items) {
+      auto const high = static_cast<std::uint32_t>(item >> 32);
+      base = std::min(base, high);
+      top = std::max(top, high);
+    }
+    int const passes = (std::bit_width(top - base) + bits - 1) / bits;
+    c.counts.assign(static_cast<std::size_t>(passes) << bits, 0);
+    switch (passes) {  // the digit loop unrolled: one counter per pass, no branch per item
+      case 1: count_digits<1>(items, base, bits, c.counts.data()); break;
+      case 2: count_digits<2>(items, base, bits, c.counts.data()); break;
+      case 3: count_digits<3>(items, base, bits, c.counts.data()); break;
+      case 4: count_digits<4>(items, base, bits, c.counts.data()); break;
+      default: break;  // all keys equal: no pass
+    }
+    c.scratch.resize(n);
+    for (int p = 0; p < passes; ++p) {
+      std::uint32_t* count = c.counts.data() + (static_cast<std::size_t>(p) << bits);
+      std::uint32_t offset = 0;
+      for (std::uint32_t d = 0; d <= mask; ++d) offset += std::exchange(count[d], offset);
+      std::uint64_t* out = c.scratch.data();
+      int const shift = bits * p;
+      for (std::uint64_t const item : items)
+        out[count[((static_cast<std::uint32_t>(item >> 32) - base) >> shift) & mask]++] = item;
+      items.swap(c.scratch);
+    }
   }
-  int const bits = n < 4096 ? 8 : 11;
-  int const passes = (32 + bits - 1) / bits;
-  std::uint32_t const mask = (1u << bits) - 1;
-  auto digit = [&](std::uint64_t key, int pass) {
-    return static_cast<std::uint32_t>(key >> (32 + bits * pass)) & mask;
-  };
-  c.counts.assign(static_cast<std::size_t>(passes) << bits, 0);
-  for (auto const& it : items)
-    for (int p = 0; p < passes; ++p)
-      ++c.counts[(static_cast<std::size_t>(p) << bits) + digit(it.key, p)];
-  c.scratch.resize(n);
-  for (int p = 0; p < passes; ++p) {
-    std::uint32_t* count = c.counts.data() + (static_cast<std::size_t>(p) << bits);
-    if (count[digit(items[0].key, p)] == n) continue;  // every key has this digit
-    std::uint32_t offset = 0;
-    for (std::uint32_t d = 0; d <= mask; ++d) offset += std::exchange(count[d], offset);
-    for (auto const& it : items) c.scratch[count[digit(it.key, p)]++] = it;
-    items.swap(c.scratch);
-  }
-  for (std::size_t i = 1; i < n; ++i) {
-    if (items[i].key >= items[i - 1].key) continue;
-    // Equal high halves, out of exact order: stable-sort that run.
-    std::uint64_t const run = items[i].key >> 32;
-    std::size_t begin = i - 1, end = i;
-    while (begin > 0 && items[begin - 1].key >> 32 == run) --begin;
-    while (end < n && items[end].key >> 32 == run) ++end;
-    std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(begin),
-                     items.begin() + static_cast<std::ptrdiff_t>(end), by_key);
-    i = end - 1;
+  // Runs of equal values: runs of equal high halves whose low halves agree (as a rule); the others
+  // are put in exact order (low half, then row) first.
+  c.group_end.clear();
+  std::uint32_t const* low = c.low.data();
+  auto low_of = [&](std::uint64_t item) { return low[static_cast<std::uint32_t>(item)]; };
+  for (std::size_t i = 0; i < n;) {
+    std::uint64_t const high = items[i] >> 32;
+    std::uint32_t const first_low = low_of(items[i]);
+    std::size_t j = i + 1;
+    bool differ = false;
+    for (; j < n && items[j] >> 32 == high; ++j) differ |= low_of(items[j]) != first_low;
+    if (!differ) {
+      c.group_end.push_back(static_cast<std::uint32_t>(j));
+    } else {
+      auto const begin = items.begin() + static_cast<std::ptrdiff_t>(i);
+      std::sort(begin, begin + static_cast<std::ptrdiff_t>(j - i),
+                [&](std::uint64_t a, std::uint64_t b) {
+                  return low_of(a) != low_of(b) ? low_of(a) < low_of(b) : a < b;
+                });
+      for (std::size_t k = i + 1; k <= j; ++k)
+        if (k == j || low_of(items[k]) != low_of(items[k - 1]))
+          c.group_end.push_back(static_cast<std::uint32_t>(k));
+    }
+    i = j;
   }
 }
 
-/// Sorts the non-NaN entries of column `values` (element r at values[r * stride]); ties keep row
-/// order.
+/// Sorts the non-NaN entries of a column (element r at values[r * stride]); ties keep row order.
 template <class Real>
 void sort_column(Real const* values, std::size_t rows, std::size_t stride, sorted_column& out) {
-  out.items.resize(rows);
-  std::size_t n = 0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    double const v = static_cast<double>(values[r * stride]);
-    out.items[n] = {order_key(v), static_cast<std::uint32_t>(r)};
-    n += !std::isnan(v);
-  }
-  out.items.resize(n);
-  sort_by_key(out);
+  load_columns(values, rows, stride, 1, &out);
+  sort_loaded(out);
 }
 
 /// Per-row scratch of build_step_ranks, reused across steps without clearing: an entry counts
@@ -108,7 +206,7 @@ struct row_scratch {
 /// One flag per row: does the row have a y (reference) value? Computed once per call.
 inline std::vector<std::uint8_t> present_rows(sorted_column const& y_sorted, std::size_t rows) {
   std::vector<std::uint8_t> present(rows, 0);
-  for (auto const& it : y_sorted.items) present[it.index] = 1;
+  for (std::size_t i = 0; i < y_sorted.size(); ++i) present[y_sorted.row(i)] = 1;
   return present;
 }
 
@@ -129,15 +227,18 @@ void build_step_ranks(sorted_column const& x_sorted, sorted_column const& y_sort
   // Positions are the valid rows in x order (ties by row): x groups are runs of equal values.
   // A valid row is stamped, its slot is its position.
   out.x_start.clear();
-  out.x_group.resize(x_sorted.items.size());
+  out.x_group.resize(x_sorted.size());
   std::uint32_t n = 0;
-  std::uint64_t previous = 0;
-  for (auto const& it : x_sorted.items) {
-    if (!y_present[it.index]) continue;
-    if (n == 0 || it.key != previous) out.x_start.push_back(n);
-    previous = it.key;
-    out.x_group[n] = static_cast<std::uint32_t>(out.x_start.size() - 1);
-    rs.row[it.index] = {epoch, n++};
+  std::size_t i = 0;
+  for (std::uint32_t const end : x_sorted.group_end) {
+    std::uint32_t const group_begin = n;
+    for (; i < end; ++i) {
+      std::uint32_t const r = x_sorted.row(i);
+      if (!y_present[r]) continue;
+      if (n == group_begin) out.x_start.push_back(n);
+      out.x_group[n] = static_cast<std::uint32_t>(out.x_start.size() - 1);
+      rs.row[r] = {epoch, n++};
+    }
   }
   out.n = n;
   out.x_group.resize(n);
@@ -148,14 +249,17 @@ void build_step_ranks(sorted_column const& x_sorted, sorted_column const& y_sort
   out.y_order.resize(n);
   out.y_start.clear();
   std::uint32_t placed = 0;
-  for (auto const& it : y_sorted.items) {
-    auto const row = rs.row[it.index];
-    if (row.stamp != epoch) continue;
-    if (placed == 0 || it.key != previous) out.y_start.push_back(placed);
-    previous = it.key;
-    std::uint32_t const p = row.slot;
-    out.y_group[p] = static_cast<std::uint32_t>(out.y_start.size() - 1);
-    out.y_order[placed++] = p;
+  i = 0;
+  for (std::uint32_t const end : y_sorted.group_end) {
+    std::uint32_t const group_begin = placed;
+    for (; i < end; ++i) {
+      auto const row = rs.row[y_sorted.row(i)];
+      if (row.stamp != epoch) continue;
+      if (placed == group_begin) out.y_start.push_back(placed);
+      std::uint32_t const p = row.slot;
+      out.y_group[p] = static_cast<std::uint32_t>(out.y_start.size() - 1);
+      out.y_order[placed++] = p;
+    }
   }
   out.y_start.push_back(n);
 
@@ -164,6 +268,66 @@ void build_step_ranks(sorted_column const& x_sorted, sorted_column const& y_sort
   std::uint32_t k = 0;
   for (std::size_t r = 0; r < rows; ++r)
     if (rs.row[r].stamp == epoch) out.draw_position[k++] = rs.row[r].slot;
+}
+
+/// Spearman's sums of the pairs (x[r], y[r]) present on both sides, straight from the sorted
+/// columns: the plain coefficient needs none of step_ranks. The x pass gives each valid row its
+/// doubled x rank (0 for the others); the y pass sums them per y group.
+/// @param y_present     present_rows(y_sorted, rows), or empty when every row has a y value
+/// @param rows          the number of rows
+/// @param x_rank_of_row scratch
+/// @param[out] pairs    the number of valid pairs
+inline spearman_sums spearman_of_columns(sorted_column const& x_sorted,
+                                         sorted_column const& y_sorted,
+                                         std::span<std::uint8_t const> y_present, std::size_t rows,
+                                         std::vector<std::uint32_t>& x_rank_of_row,
+                                         std::uint32_t& pairs) {
+  x_rank_of_row.assign(rows, 0);  // rows whose x is missing keep 0
+  spearman_sums sums;
+  std::int64_t below = 0;
+  std::size_t i = 0;
+  if (y_present.empty()) {  // every present x is a valid pair: no look-ups
+    for (std::uint32_t const end : x_sorted.group_end) {
+      std::int64_t const m = end - i;
+      auto const r = static_cast<std::uint32_t>(2 * below + m + 1);
+      for (; i < end; ++i) x_rank_of_row[x_sorted.row(i)] = r;
+      sums.aa += m * r * r;
+      below += m;
+    }
+  } else {
+    for (std::uint32_t const end : x_sorted.group_end) {
+      std::int64_t m = 0;
+      for (std::size_t k = i; k < end; ++k) m += y_present[x_sorted.row(k)];
+      auto const r = static_cast<std::uint32_t>(2 * below + m + 1);
+      for (; i < end; ++i) {
+        std::uint32_t const row = x_sorted.row(i);
+        x_rank_of_row[row] = r & (0u - y_present[row]);  // r where valid, else 0
+      }
+      sums.aa += m * r * r;
+      below += m;
+    }
+  }
+  std::int64_t const n = below;
+  below = 0;
+  i = 0;
+  for (std::uint32_t const end : y_sorted.group_end) {
+    std::int64_t m = 0, a = 0;
+    for (; i < end; ++i) {
+      std::uint32_t const rank = x_rank_of_row[y_sorted.row(i)];
+      m += rank != 0;
+      a += rank;
+    }
+    std::int64_t const r = 2 * below + m + 1;
+    sums.ab += r * a;
+    sums.bb += m * r * r;
+    below += m;
+  }
+  std::int64_t const centre = n * (n + 1) * (n + 1);
+  sums.ab -= centre;
+  sums.aa -= centre;
+  sums.bb -= centre;
+  pairs = static_cast<std::uint32_t>(n);
+  return sums;
 }
 
 }  // namespace proxytask::stats::detail
