@@ -244,17 +244,20 @@ TEST(CorrelateOverStepsBootstrap, GivesTheSameBitsForEveryThreadCount) {
   std::vector<double> ref(30);
   for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = static_cast<double>(i) / 30;
   for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
-    for (std::size_t steps : {1u, 7u}) {  // 1 step: replicates in parallel; 7: steps in parallel
+    // 1 step: its replicates in parallel; 29 steps: blocks of steps in parallel
+    for (std::size_t steps : {1u, 29u}) {
       auto const m = learning_curves(30, steps, 3);
-      st::over_steps_options const options{.method = method,
-                                           .bootstrap_resamples = 300,
-                                           .threshold = 0.5,
-                                           .permutations = 200,
-                                           .seed = 11};
-      auto const one = run(pt::backend::cpu, m, ref, options);
-      for (unsigned threads : {2u, 3u, 8u})
-        expect_identical(one, run(pt::backend::cpu.with_threads(threads), m, ref, options),
-                         "threads");
+      for (std::size_t resamples : {0u, 300u}) {  // plain, and with replicates
+        st::over_steps_options const options{.method = method,
+                                             .bootstrap_resamples = resamples,
+                                             .threshold = 0.5,
+                                             .permutations = resamples == 0 ? 0u : 200u,
+                                             .seed = 11};
+        auto const one = run(pt::backend::cpu, m, ref, options);
+        for (unsigned threads : {2u, 3u, 8u})
+          expect_identical(one, run(pt::backend::cpu.with_threads(threads), m, ref, options),
+                           "threads");
+      }
     }
   }
 }
