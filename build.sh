@@ -16,10 +16,11 @@ usage() {
 mode=$1
 
 # Debian 12 packages. Boost 1.81 (not Debian's default 1.74) for Boost.JSON.
-packages=(cmake make g++ libboost-json1.81-dev libboost-math1.81-dev librandom123-dev)
+packages=(cmake make g++ libboost-json1.81-dev libboost-math1.81-dev librandom123-dev zlib1g-dev
+          libopenblas-dev dataset-fashion-mnist)
 case "$mode" in
   demo) ;;
-  test) packages+=(googletest libgtest-dev libbenchmark-dev) ;;
+  test) packages+=(googletest libgtest-dev libbenchmark-dev python3) ;;
   *) usage ;;
 esac
 

@@ -78,4 +78,112 @@ TEST(WriteJsonFile, WritesAParsableFileAtomically) {
   std::filesystem::remove(path);
 }
 
+TEST(WriteJsonFile, RefusesANonFiniteNumberAndNamesWhereItIs) {
+  // Boost.JSON would write NaN or Infinity, which is not JSON: writers must use json_number
+  // (null). The file is not touched.
+  auto const path = std::filesystem::temp_directory_path() /
+                    ("proxytask-json-nonfinite-" + std::to_string(::getpid()) + ".json");
+  std::filesystem::remove(path);
+  boost::json::value v = {{"parameters", {{"widths", {64, 32}}, {"lr/scale", 0.1}}}};
+  v.at("parameters").at("widths").as_array().push_back(std::nan(""));
+  auto const nan_in_array = proxytask::write_json_file(path, v);
+  ASSERT_FALSE(nan_in_array);
+  EXPECT_EQ(nan_in_array.error().code, proxytask::errc::invalid_argument);
+  EXPECT_NE(nan_in_array.error().context.find(path.string() + "#/parameters/widths/2"),
+            std::string::npos)
+      << nan_in_array.error().context;
+  v.at("parameters").at("widths").as_array().pop_back();
+  v.at("parameters").as_object()["lr/scale"] = -std::numeric_limits<double>::infinity();
+  auto const inf_in_object = proxytask::write_json_file(path, v);
+  ASSERT_FALSE(inf_in_object);
+  EXPECT_NE(inf_in_object.error().context.find("#/parameters/lr~1scale"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ParseJsonLenient, ReadsPythonNonFiniteTokensAsDoubles) {
+  auto const v = proxytask::parse_json_lenient(
+                     R"({"a": NaN, "b": [1, Infinity, 2.5, -Infinity, 3], "c":NaN})", "t")
+                     .value();
+  EXPECT_TRUE(std::isnan(v.at("a").as_double()));
+  auto const& b = v.at("b").as_array();
+  EXPECT_EQ(b[0].as_int64(), 1);
+  EXPECT_EQ(b[1].as_double(), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(b[2].as_double(), 2.5);
+  EXPECT_EQ(b[3].as_double(), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(b[4].as_int64(), 3);
+  EXPECT_TRUE(std::isnan(v.at("c").as_double()));
+  EXPECT_TRUE(std::isnan(proxytask::parse_json_lenient("NaN", "t").value().as_double()));
+}
+
+TEST(ParseJsonLenient, LeavesTokensInsideStringsAlone) {
+  auto const v = proxytask::parse_json_lenient(
+                     R"({"NaN": "Infinity", "e": "x\"NaN\\", "n": 0.0, "i": -Infinity})", "t")
+                     .value();
+  EXPECT_EQ(v.at("NaN").as_string(), "Infinity");
+  EXPECT_EQ(v.at("e").as_string(), "x\"NaN\\");
+  // A real 0.0 next to a replaced token stays 0.0: tokens are matched by position, not value.
+  EXPECT_EQ(v.at("n").as_double(), 0.0);
+  EXPECT_FALSE(std::signbit(v.at("n").as_double()));
+  EXPECT_EQ(v.at("i").as_double(), -std::numeric_limits<double>::infinity());
+}
+
+TEST(ParseJsonLenient, RejectsTokensWhereNoValueCanStand) {
+  for (char const* text : {"NaNx", "[1NaN]", "[NaN1]", "-NaN", "nan", "[infinity]", "{NaN: 1}",
+                           "[Infinity-]", "[- Infinity]", "[NaN NaN]"}) {
+    auto const r = proxytask::parse_json_lenient(text, "t");
+    EXPECT_FALSE(r) << text;
+    if (!r) {
+      EXPECT_EQ(r.error().code, proxytask::errc::malformed_file) << text;
+    }
+  }
+  EXPECT_FALSE(proxytask::parse_json("[NaN]", "t"));  // the strict parser still refuses them
+}
+
+TEST(ParseJsonLenient, ReportsLineAndColumnOfTheOriginalText) {
+  auto const r = proxytask::parse_json_lenient("[NaN,\n -Infinity, Infinity, x]", "f.json");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("f.json: line 2, column 23"), std::string::npos)
+      << r.error().message();
+}
+
+TEST(JsonLocation, NamesSourceAndEscapedPointer) {
+  proxytask::json_location const root("dir/F.json");
+  EXPECT_EQ(root.pointer(), "");
+  auto const e = (root / "a/b~c" / std::size_t{3} / "accuracy").fail("expected a number");
+  EXPECT_EQ(e.code, proxytask::errc::malformed_file);
+  EXPECT_EQ(e.context, "dir/F.json#/a~1b~0c/3/accuracy: expected a number");
+}
+
+TEST(JsonReaders, CheckTypesAndRanges) {
+  namespace pt = proxytask;
+  pt::json_location const at("F");
+  auto const v = pt::parse_json_lenient(
+                     R"({"i": 3, "d": 3.0, "h": 3.5, "big": 18446744073709551615, "s": "x",
+                         "n": null, "nan": NaN, "neg": -1, "huge": 1e300})",
+                     "F")
+                     .value();
+  auto const& o = v.as_object();
+  EXPECT_EQ(pt::read_json_int64(o.at("i"), at).value(), 3);
+  EXPECT_EQ(pt::read_json_int64(o.at("d"), at).value(), 3);
+  EXPECT_EQ(pt::read_json_int64(o.at("h"), at).error().context, "F#: expected an integer");
+  EXPECT_EQ(pt::read_json_int64(o.at("huge"), at).error().context, "F#: expected an integer");
+  EXPECT_EQ(pt::read_json_int64(o.at("big"), at).error().context, "F#: integer out of range");
+  EXPECT_EQ(pt::read_json_count(o.at("neg"), at).error().context, "F#: expected an integer >= 0");
+  EXPECT_EQ(pt::read_json_double(o.at("i"), at).value(), 3.0);
+  EXPECT_TRUE(std::isnan(pt::read_json_double(o.at("nan"), at).value()));
+  EXPECT_EQ(pt::read_json_double(o.at("n"), at).error().context, "F#: expected a number");
+  EXPECT_EQ(pt::read_json_finite(o.at("nan"), at).error().context, "F#: expected a finite number");
+  EXPECT_EQ(pt::read_json_non_negative(o.at("neg"), at).error().context,
+            "F#: expected a number >= 0");
+  EXPECT_EQ(pt::read_json_string(o.at("s"), at).value(), "x");
+  EXPECT_EQ(pt::read_json_string(o.at("i"), at).error().context, "F#: expected a string");
+  EXPECT_EQ(pt::read_json_object(o.at("s"), at).error().context, "F#: expected an object");
+  EXPECT_EQ(pt::read_json_array(o.at("s"), at).error().context, "F#: expected an array");
+  EXPECT_EQ(pt::read_json_member(o, "i", at, pt::read_json_int64).value(), 3);
+  EXPECT_EQ(pt::read_json_member(o, "s", at, pt::read_json_int64).error().context,
+            "F#/s: expected an integer");
+  EXPECT_EQ(pt::read_json_member(o, "absent", at, pt::read_json_int64).error().context,
+            "F#/absent: missing");
+}
+
 }  // namespace

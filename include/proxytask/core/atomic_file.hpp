@@ -67,9 +67,18 @@ inline result<void> write_file_atomically(std::filesystem::path const& path,
                                           std::string_view contents) {
   namespace fs = std::filesystem;
   fs::path const dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  fs::path const temp = detail::temp_sibling(path.has_parent_path() ? path : fs::path(".") / path);
+  fs::path const target = path.has_parent_path() ? path : fs::path(".") / path;
 
-  detail::unique_fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  // A writer killed mid-write leaves its temporary file behind, and a later process can have the
+  // same pid (pids are reused; a restarted container often gets the same one): take the next name.
+  fs::path temp;
+  int raw_fd = -1;
+  for (int attempt = 0; attempt < 100 && raw_fd < 0; ++attempt) {
+    temp = detail::temp_sibling(target);
+    raw_fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (raw_fd < 0 && errno != EEXIST) break;
+  }
+  detail::unique_fd fd(raw_fd);
   if (fd.get() < 0) return detail::io_error(errno, "cannot create a temporary file for", path);
   auto fail = [&](int err, std::string_view what) -> result<void> {
     ::unlink(temp.c_str());
