@@ -53,15 +53,6 @@ struct trainer_options {
   double heartbeat_threshold_secs = 900.0;
 };
 
-/// Parses a whole string as a number (int64 or double), or nullopt.
-template <class T>
-std::optional<T> parse_number(std::string const& text) {
-  T value{};
-  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 /// The example's own options, from the launch's proxy arguments; an error message on bad input.
 pt::result<trainer_options> read_options(protocol::launch_arguments const& args) {
   trainer_options o;
@@ -71,11 +62,11 @@ pt::result<trainer_options> read_options(protocol::launch_arguments const& args)
   };
   for (auto const& [name, value] : args.proxy_args) {
     if (name == "total_steps" || name == "cycle_steps") {
-      auto const n = parse_number<std::int64_t>(value);
+      auto const n = protocol::parse_number<std::int64_t>(value);
       if (!n || *n <= 0) return bad(name, value, "a positive integer");
       (name == "total_steps" ? o.total_steps : o.cycle_steps) = *n;
     } else if (name == "step_seconds" || name == "heartbeat_threshold_secs") {
-      auto const d = parse_number<double>(value);
+      auto const d = protocol::parse_number<double>(value);
       if (!d || !std::isfinite(*d) || *d < 0) return bad(name, value, "a number >= 0");
       (name == "step_seconds" ? o.step_seconds : o.heartbeat_threshold_secs) = *d;
     } else if (name == "fail") {

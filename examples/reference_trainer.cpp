@@ -185,15 +185,6 @@ struct trainer_options {
   std::optional<fs::path> data_dir;
 };
 
-/// Parses a whole string as a number (int64 or double), or nullopt.
-template <class T>
-std::optional<T> parse_number(std::string const& text) {
-  T value{};
-  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 /// The trainer's options from the launch's proxy arguments, or a usage error naming the argument.
 pt::result<trainer_options> read_options(protocol::launch_arguments const& args) {
   trainer_options o;
@@ -205,7 +196,7 @@ pt::result<trainer_options> read_options(protocol::launch_arguments const& args)
   auto real = [&](std::string const& name, std::string const& value, double& into, double lo,
                   double hi, bool lo_open, bool hi_open,
                   char const* expected) -> std::optional<pt::error> {
-    auto const d = parse_number<double>(value);
+    auto const d = protocol::parse_number<double>(value);
     if (!d || !std::isfinite(*d) || (lo_open ? *d <= lo : *d < lo) ||
         (hi_open ? *d >= hi : *d > hi))
       return bad(name, value, expected);
@@ -214,7 +205,7 @@ pt::result<trainer_options> read_options(protocol::launch_arguments const& args)
   };
   auto integer = [&](std::string const& name, std::string const& value, std::int64_t hi,
                      std::int64_t& into) -> std::optional<pt::error> {
-    auto const n = parse_number<std::int64_t>(value);
+    auto const n = protocol::parse_number<std::int64_t>(value);
     if (!n || *n < 1 || *n > hi)
       return bad(name, value, ("an integer in 1.." + std::to_string(hi)).c_str());
     into = *n;

@@ -154,4 +154,14 @@ TEST(MakeLaunchCommand, RefusesNamesThatCannotRoundTrip) {
   EXPECT_FALSE(protocol::make_launch_command(trainer, args));
 }
 
+TEST(ParseNumber, TakesOnlyAWholeNumber) {
+  EXPECT_EQ(protocol::parse_number<std::int64_t>("42"), 42);
+  EXPECT_EQ(protocol::parse_number<double>("2e-3"), 2e-3);
+  EXPECT_FALSE(protocol::parse_number<std::int64_t>("42x"));
+  EXPECT_FALSE(protocol::parse_number<std::int64_t>("4.2"));
+  EXPECT_FALSE(protocol::parse_number<double>(""));
+  EXPECT_FALSE(protocol::parse_number<double>(" 1"));
+  EXPECT_FALSE(protocol::parse_number<std::uint64_t>("-1"));
+}
+
 }  // namespace

@@ -7,18 +7,12 @@
 #include <proxytask/protocol/trainer.hpp>
 
 #include <proxytask/core/atomic_file.hpp>
+#include <support/child_process.hpp>
 #include <support/temp_dir.hpp>
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -29,14 +23,14 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace {
 
 namespace pt = proxytask;
 namespace protocol = proxytask::protocol;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using proxytask::testing::child_process;
+using proxytask::testing::last_line;
 
 /// A trainer program: a name for the test and the command that starts it.
 struct trainer_command {
@@ -56,67 +50,6 @@ std::vector<trainer_command> trainer_commands() {
       {"Python", {PROXYTASK_PYTHON3, PROXYTASK_SOURCE_DIR "/examples/python/example_trainer.py"}});
 #endif
   return out;
-}
-
-/// A child process whose stdout and stderr go to files; killed if still running at the end.
-class child_process {
- public:
-  child_process(std::vector<std::string> const& argv, fs::path const& out, fs::path const& err) {
-    std::vector<char*> args;
-    for (auto const& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    // The child gets our environment without PROXYTASK_* variables: everything it needs is on
-    // its command line, and a variable of the calling shell must not change the test.
-    std::vector<char*> env;
-    for (char** e = environ; *e != nullptr; ++e)
-      if (!std::string_view(*e).starts_with("PROXYTASK_")) env.push_back(*e);
-    env.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int const rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
-      pid_ = -1;
-    }
-  }
-  child_process(child_process const&) = delete;
-  child_process& operator=(child_process const&) = delete;
-  ~child_process() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  /// The exit status once the process has ended (128 + signal if killed); nullopt if it is
-  /// still running after `timeout` (then it is killed).
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) return std::nullopt;
-    auto const deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      int status = 0;
-      pid_t const done = ::waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-      std::this_thread::sleep_for(5ms);
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-/// The last line of a text (without its newline).
-std::string last_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  auto const nl = text.rfind('\n');
-  return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
 /// What a finished trainer left: exit status and outputs.

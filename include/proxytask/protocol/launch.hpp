@@ -50,6 +50,16 @@ inline std::optional<std::string> process_environment(std::string const& name) {
   return std::nullopt;
 }
 
+/// A proxy argument's text as a number (an integer type or a double): the whole text must be one
+/// number in from_chars' syntax, else nullopt. For trainers reading their knobs.
+template <class T>
+std::optional<T> parse_number(std::string_view text) {
+  T value{};
+  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
 namespace detail {
 
 inline error launch_error(std::string what) {
@@ -57,12 +67,11 @@ inline error launch_error(std::string what) {
 }
 
 inline result<std::uint64_t> parse_seed(std::string_view text, std::string_view where) {
-  std::uint64_t seed = 0;
-  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seed);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+  auto const seed = parse_number<std::uint64_t>(text);
+  if (!seed)
     return launch_error(std::string(where) + "=" + std::string(text) +
                         ": expected a non-negative integer");
-  return seed;
+  return *seed;
 }
 
 /// The four names that are not proxy arguments.
