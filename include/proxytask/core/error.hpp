@@ -23,6 +23,7 @@ enum class errc {
   resource_exhausted,    ///< out of (device) memory
   cuda_failure,          ///< a CUDA runtime call failed
   internal,              ///< a bug of ours
+  cancelled,             ///< stopped on request (SIGINT / SIGTERM); it can be resumed
 };
 
 namespace detail {
@@ -39,6 +40,7 @@ class error_category_impl final : public std::error_category {
       case errc::resource_exhausted: return "resource exhausted";
       case errc::cuda_failure: return "CUDA failure";
       case errc::internal: return "internal error";
+      case errc::cancelled: return "cancelled";
     }
     return "unknown proxytask error";
   }
