@@ -53,8 +53,9 @@ TEST(DoubledRanks, AgreeWithTheDefinitionAtEverySortSize) {
   // values that differ beyond the 20th mantissa bit (1 + 2^-40 ...), signed zeros, infinities and
   // negatives, at sizes taking each path (std::sort, 8-bit and 11-bit radix digits).
   double const inf = std::numeric_limits<double>::infinity();
-  std::vector<double> const near{1.0, 1.0 + 0x1p-40, 1.0 + 0x1p-45, 1.0 - 0x1p-50, -0.0, 0.0,
-                                 -1.0 - 0x1p-40, -1.0, inf, -inf, 0x1p-1074, -0x1p-1074};
+  std::vector<double> const near{1.0,  1.0 + 0x1p-40, 1.0 + 0x1p-45,  1.0 - 0x1p-50,
+                                 -0.0, 0.0,           -1.0 - 0x1p-40, -1.0,
+                                 inf,  -inf,          0x1p-1074,      -0x1p-1074};
   for (std::size_t n : {100, 1000, 5000}) {
     auto v = proxytask::testing::random_sample(n, n, n == 1000 ? 0 : 40);
     for (std::size_t i = 0; i < n; i += 3) v[i] = near[(i / 3) % near.size()];

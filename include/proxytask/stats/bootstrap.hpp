@@ -126,7 +126,8 @@ class sample_quantiles {
 
   /// The smallest and largest value. Not inlined: inlined into the constructor, GCC 12 kept the
   /// running minimum in memory (a store and a load per value, 3x the cost).
-  [[gnu::noinline]] static std::pair<double, double> range(std::span<double const> values) noexcept {
+  [[gnu::noinline]] static std::pair<double, double> range(
+      std::span<double const> values) noexcept {
     double min = values[0], max = values[0];
     for (double const v : values) {
       min = std::min(min, v);
@@ -137,8 +138,8 @@ class sample_quantiles {
 
   /// The bucket that holds order statistic r.
   std::size_t bucket_with(std::size_t r) const {
-    return static_cast<std::size_t>(std::upper_bound(below_.begin(), below_.end(), r) -
-                                    below_.begin()) - 1;
+    auto const above = std::upper_bound(below_.begin(), below_.end(), r);
+    return static_cast<std::size_t>(above - below_.begin()) - 1;
   }
 
   std::span<double const> values_;
@@ -200,8 +201,7 @@ inline bootstrap_summary summarize_bootstrap(std::vector<double>& replicates, do
   double const mean = detail::sum(replicates, [](double v) { return v; }) / b;
   double const squares =
       detail::sum(replicates, [mean](double v) { return (v - mean) * (v - mean); });
-  if (out.defined > 1)
-    out.standard_error = std::sqrt(squares / (b - 1));  // ddof = 1, as scipy
+  if (out.defined > 1) out.standard_error = std::sqrt(squares / (b - 1));  // ddof = 1, as scipy
   out.p_above_zero = static_cast<double>(at_or_below_zero + 1) / (b + 1);
   if (threshold) out.p_above_threshold = static_cast<double>(at_or_below_c + 1) / (b + 1);
 

@@ -41,7 +41,7 @@ struct sorted_column {
   std::vector<std::uint64_t> items;      ///< high key half << 32 | row, in sorted order
   std::vector<std::uint32_t> group_end;  ///< runs of equal values: items[end of previous, end)
   std::vector<std::uint32_t> low;        ///< per row: the low key half
-  std::vector<std::uint64_t> scratch;  // of the sort
+  std::vector<std::uint64_t> scratch;    // of the sort
   std::vector<std::uint32_t> counts;
 
   std::size_t size() const noexcept { return items.size(); }
@@ -55,8 +55,7 @@ struct sorted_column {
 /// first[r * row_stride + c]. One pass over the rows reads all the columns' values of a row from
 /// one or two cache lines; a column at a time would read a line per value.
 template <std::size_t Count, class Real>
-void load_columns(Real const* first, std::size_t rows, std::size_t row_stride,
-                  sorted_column* out) {
+void load_columns(Real const* first, std::size_t rows, std::size_t row_stride, sorted_column* out) {
   // Local copies, and a column count known at compile time: the per-column pointers and counters
   // then stay in registers (about 4x faster than with a run-time count).
   // (Their range is found by the sort, in a pass of its own: tracking it here too cost more, as
