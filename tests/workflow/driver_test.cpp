@@ -94,7 +94,8 @@ static_assert(pt::exec::executor<recording_executor>);
 TEST(WorkflowDriver, PersistsTheNextStateBeforeActing) {
   temp_dir dir;
   recording_executor exec{pt::exec::simulated_executor(dir.path(), sim_options()),
-                          dir.path() / toy_tool::state_file_name, {}};
+                          dir.path() / toy_tool::state_file_name,
+                          {}};
   ASSERT_TRUE(wf::run(toy_tool{}, exec, {.run_dir = dir.path()}));
   EXPECT_EQ(exec.launches, 3);
   EXPECT_EQ(exec.raises, 3);
@@ -161,7 +162,8 @@ TEST(WorkflowDriver, RelaunchesOnlyJournalledIntentsWhoseTrialDoesNotExist) {
     ASSERT_TRUE(exec.launch(l));
   }
   boost::json::array launches;
-  launches.push_back({{"trial_id", "t0"}, {"launched", false}, {"launch", boost::json::value_from(l)}});
+  launches.push_back(
+      {{"trial_id", "t0"}, {"launched", false}, {"launch", boost::json::value_from(l)}});
   ASSERT_TRUE(pt::write_json_file(dir.path() / wf::launch_journal_file_name,
                                   {{"schema_version", 1}, {"launches", launches}}));
   pt::exec::simulated_executor exec(dir.path(), sim_options());
@@ -179,7 +181,8 @@ TEST(WorkflowDriver, RefusesARunDirectoryLockedByAnotherController) {
   auto const r = wf::run(toy_tool{}, exec, {.run_dir = dir.path()});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, pt::errc::failed_precondition);
-  EXPECT_NE(r.error().message().find(dir.path().string()), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find(dir.path().string()), std::string::npos)
+      << r.error().message();
   EXPECT_NE(r.error().message().find("pid " + std::to_string(::getpid())), std::string::npos)
       << r.error().message();
 }
@@ -194,7 +197,8 @@ TEST(WorkflowDriver, RefusesANewerSchemaVersionAndKeepsTheFile) {
   auto const r = wf::run(toy_tool{}, exec, {.run_dir = dir.path()});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, pt::errc::failed_precondition);
-  EXPECT_NE(r.error().message().find("schema_version 99"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("schema_version 99"), std::string::npos)
+      << r.error().message();
   EXPECT_NE(r.error().message().find(path.string()), std::string::npos);
   EXPECT_EQ(pt::read_file(path).value(), text);
 }
@@ -203,8 +207,8 @@ TEST(WorkflowDriver, ReportsABrokenStateFileAndKeepsIt) {
   temp_dir dir;
   auto const path = dir.path() / toy_tool::state_file_name;
   for (std::string const& text : {std::string("{\"schema_version\": 1, \"launched\": tru"),
-                                 std::string("{\"launched\": true}"),
-                                 std::string("{\"schema_version\": 1, \"launched\": 3}")}) {
+                                  std::string("{\"launched\": true}"),
+                                  std::string("{\"schema_version\": 1, \"launched\": 3}")}) {
     ASSERT_TRUE(pt::write_file_atomically(path, text));
     pt::exec::simulated_executor exec(dir.path(), sim_options());
     auto const r = wf::run(toy_tool{}, exec, {.run_dir = dir.path()});

@@ -172,8 +172,8 @@ std::string metrics_text(std::uint64_t seed, double crash_rate) {
   }
   poll(e, 3);
   for (int i = 0; i < 4; ++i) {
-    auto const text =
-        pt::read_file(dir.path() / "trials" / ("t" + std::to_string(i)) / "TRIAL_TRAINING_METRICS.json");
+    auto const text = pt::read_file(dir.path() / "trials" / ("t" + std::to_string(i)) /
+                                    "TRIAL_TRAINING_METRICS.json");
     all += text ? *text : std::string("none");
     all += "|";
   }

@@ -77,8 +77,9 @@ class toy_tool {
     for (int i = 0; i < trials; ++i) {
       auto const* t = o.find(trial_id(i));
       if (!t || !workflow::is_terminal(t->phase)) return out;
-      accuracies.push_back(t->metrics.points.empty() ? boost::json::value(nullptr)
-                                                     : json_number(t->metrics.points.back().accuracy));
+      accuracies.push_back(t->metrics.points.empty()
+                               ? boost::json::value(nullptr)
+                               : json_number(t->metrics.points.back().accuracy));
       pcts.push_back(t->metrics.points.empty() ? 0.0 : t->metrics.points.back().training_step_pct);
     }
     boost::json::value result = {{"final_accuracies", accuracies}, {"final_pcts", pcts}};

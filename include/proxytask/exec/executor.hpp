@@ -22,13 +22,13 @@ namespace proxytask::exec {
 ///   - wait_for_next_poll(): real executors sleep the poll interval; the simulation advances its
 ///     virtual clock.
 template <class E>
-concept executor =
-    requires(E& e, workflow::launch_trial const& l, std::string const& id, double pct) {
-      { e.launch(l) } -> std::same_as<result<void>>;
-      { e.observe() } -> std::same_as<result<workflow::observation>>;
-      { e.set_desired_pct(id, pct) } -> std::same_as<result<void>>;
-      { e.cancel(id) } -> std::same_as<result<void>>;
-      { e.wait_for_next_poll() } -> std::same_as<void>;
-    };
+concept executor = requires(E& e, workflow::launch_trial const& l, std::string const& id,
+                            double pct) {
+  { e.launch(l) } -> std::same_as<result<void>>;
+  { e.observe() } -> std::same_as<result<workflow::observation>>;
+  { e.set_desired_pct(id, pct) } -> std::same_as<result<void>>;
+  { e.cancel(id) } -> std::same_as<result<void>>;
+  { e.wait_for_next_poll() } -> std::same_as<void>;
+};
 
 }  // namespace proxytask::exec

@@ -50,7 +50,7 @@ struct simulated_options {
   double crash_rate = 0;            ///< probability that a trial crashes at some cycle
   std::uint64_t seed = 0;           ///< seeds everything random in the simulation
   double start_unix_s = 1'700'000'000;  ///< the virtual clock at the start of a new run
-  double noise = 0.01;              ///< amplitude of the accuracy noise (uniform +-noise/2)
+  double noise = 0.01;                  ///< amplitude of the accuracy noise (uniform +-noise/2)
 };
 
 namespace detail {
@@ -384,8 +384,7 @@ class simulated_executor {
     std::error_code ec;
     auto const root = run_dir_ / "trials";
     if (!std::filesystem::exists(root, ec)) return ids;
-    for (std::filesystem::directory_iterator it(root, ec), end; !ec && it != end;
-         it.increment(ec))
+    for (std::filesystem::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec))
       if (std::filesystem::exists(it->path() / detail::simulated_trial_file_name))
         ids.push_back(it->path().filename().string());
     if (ec) return make_error(ec, "cannot list " + root.string());
@@ -430,8 +429,10 @@ class simulated_executor {
     }
     auto const now = read_json_member(**o, "now_unix_s", where, read_json_finite);
     auto const launched = read_json_member(**o, "launched", where, read_json_count);
-    if (!now) error_ = now.error();
-    else if (!launched) error_ = launched.error();
+    if (!now)
+      error_ = now.error();
+    else if (!launched)
+      error_ = launched.error();
     else {
       now_ = *now;
       launched_ = *launched;

@@ -120,11 +120,10 @@ class run_lock {
       std::string holder;
       if (auto const text = read_file(path); text) holder = *text;
       while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-      return make_error(errc::failed_precondition,
-                        "the run directory " + run_dir.string() +
-                            " is in use by another controller (pid " +
-                            (holder.empty() ? std::string("unknown") : holder) + ", lock " +
-                            path.string() + ")");
+      return make_error(
+          errc::failed_precondition,
+          "the run directory " + run_dir.string() + " is in use by another controller (pid " +
+              (holder.empty() ? std::string("unknown") : holder) + ", lock " + path.string() + ")");
     }
     std::string const pid = std::to_string(::getpid()) + "\n";
     if (::ftruncate(fd, 0) != 0 ||
@@ -195,9 +194,9 @@ class launch_journal {
       launches.push_back({{"trial_id", e.launch.trial_id},
                           {"launched", e.launched},
                           {"launch", boost::json::value_from(e.launch)}});
-    return write_json_file(path_, boost::json::object{
-                                      {"schema_version", launch_journal_schema_version},
-                                      {"launches", std::move(launches)}});
+    return write_json_file(path_,
+                           boost::json::object{{"schema_version", launch_journal_schema_version},
+                                               {"launches", std::move(launches)}});
   }
 
   journal_entry* find(std::string_view trial_id) {
@@ -230,11 +229,11 @@ result<std::optional<typename Tool::state>> load_state(std::filesystem::path con
   auto const version = read_json_member(**o, "schema_version", where, read_json_int64);
   if (!version) return version.error();
   if (*version > static_cast<std::int64_t>(Tool::schema_version))
-    return make_error(errc::failed_precondition,
-                      path.string() + ": schema_version " + std::to_string(*version) +
-                          " is newer than this proxytask understands (" +
-                          std::to_string(Tool::schema_version) +
-                          "); resume this run with a newer proxytask");
+    return make_error(errc::failed_precondition, path.string() + ": schema_version " +
+                                                     std::to_string(*version) +
+                                                     " is newer than this proxytask understands (" +
+                                                     std::to_string(Tool::schema_version) +
+                                                     "); resume this run with a newer proxytask");
   if constexpr (requires { Tool::state_from_json(*doc, where); }) {
     // A tool may offer a reader whose errors name the field ("file#/pointer: ...").
     auto s = Tool::state_from_json(*doc, where);
@@ -316,7 +315,8 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
   }
 
   for (std::size_t poll = 0;; ++poll) {
-    if (detail::cancel_requested) return detail::cancelled_error(run_dir, "interrupted by a signal");
+    if (detail::cancel_requested)
+      return detail::cancelled_error(run_dir, "interrupted by a signal");
     auto const obs = exec.observe();
     if (!obs) return obs.error();
     auto stepped = tool.advance(state, *obs);
@@ -356,9 +356,8 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
               for (auto const& [name, contents] : cmd.files) {
                 fs::path const file(name);
                 if (name.empty() || file.has_parent_path() || name == "." || name == "..")
-                  return make_error(errc::invalid_argument,
-                                    "finish: result file name \"" + name +
-                                        "\" is not a plain file name");
+                  return make_error(errc::invalid_argument, "finish: result file name \"" + name +
+                                                                "\" is not a plain file name");
                 if (auto const r = write_json_file(run_dir / file, contents); !r) return r;
               }
               summary.finished = true;
@@ -373,12 +372,12 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
     state = std::move(stepped.next);
     if (options.progress) options.progress(*obs, summary);
     if (outcome) return std::move(*outcome);
-    if (detail::cancel_requested) return detail::cancelled_error(run_dir, "interrupted by a signal");
+    if (detail::cancel_requested)
+      return detail::cancelled_error(run_dir, "interrupted by a signal");
     exec.wait_for_next_poll();
     if (options.max_polls != 0 && poll + 1 >= options.max_polls)
-      return detail::cancelled_error(run_dir,
-                                     "stopped after " + std::to_string(options.max_polls) +
-                                         " polls (run_options::max_polls)");
+      return detail::cancelled_error(run_dir, "stopped after " + std::to_string(options.max_polls) +
+                                                  " polls (run_options::max_polls)");
   }
 }
 

@@ -136,12 +136,12 @@ concept json_round_trip =
 /// schema version, `initial()` and a pure `advance(state, observation)`.
 template <class Tool>
 concept tool = json_round_trip<typename Tool::state> &&
-               requires(Tool const& t, typename Tool::state const& s, observation const& o) {
-                 { Tool::state_file_name } -> std::convertible_to<std::string_view>;
-                 { Tool::schema_version } -> std::convertible_to<int>;
-                 { t.initial() } -> std::same_as<typename Tool::state>;
-                 { t.advance(s, o) } -> std::same_as<step<typename Tool::state>>;
-               };
+    requires(Tool const& t, typename Tool::state const& s, observation const& o) {
+  { Tool::state_file_name } -> std::convertible_to<std::string_view>;
+  { Tool::schema_version } -> std::convertible_to<int>;
+  { t.initial() } -> std::same_as<typename Tool::state>;
+  { t.advance(s, o) } -> std::same_as<step<typename Tool::state>>;
+};
 
 // ---- JSON conversions -------------------------------------------------------------------------
 
