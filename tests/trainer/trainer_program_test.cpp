@@ -5,6 +5,7 @@
 // steps (cycles of 50) with one BLAS thread, so each run takes well under a second.
 
 #include <proxytask/core/atomic_file.hpp>
+#include <proxytask/exec/local_process.hpp>
 #include <proxytask/protocol/controller.hpp>
 #include <proxytask/protocol/failure.hpp>
 #include <proxytask/protocol/launch.hpp>
@@ -27,6 +28,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -180,6 +182,38 @@ TEST_F(ReferenceTrainer, TinyRunWritesMetricsACheckpointAndTheLatency) {
   EXPECT_EQ(c.spec.hidden, std::vector<std::size_t>{32});
   EXPECT_EQ(c.features, 784u);
   EXPECT_EQ(protocol::read_failure(t).error().code, pt::errc::not_found);
+}
+
+TEST_F(ReferenceTrainer, CompletesARunUnderTheLocalProcessExecutor) {
+  // As a tool runs it: launched by the local-process executor (the launch convention, its own
+  // process group, exit status collected), observed through the trial's files only.
+  SKIP_WITHOUT_FASHION_MNIST();
+  namespace wf = proxytask::workflow;
+  fs::path const run_dir = dir_.path() / "run";
+  pt::exec::local_process_executor exec(
+      run_dir, {.trainer_command = {PROXYTASK_REFERENCE_TRAINER}, .poll_interval_s = 0.05});
+  wf::launch_trial launch;
+  launch.trial_id = "tiny";
+  launch.spec = tiny_model();
+  launch.seed = 3;
+  launch.proxy_args = tiny_run();
+  ASSERT_TRUE(exec.launch(launch));
+  std::optional<wf::trial_status> done;
+  for (auto const deadline = std::chrono::steady_clock::now() + 60s;
+       !done && std::chrono::steady_clock::now() < deadline; exec.wait_for_next_poll()) {
+    auto const seen = exec.observe().value();
+    ASSERT_EQ(seen.trials.size(), 1u);
+    if (wf::is_terminal(seen.trials[0].phase)) done = seen.trials[0];
+  }
+  ASSERT_TRUE(done) << "the trainer did not finish within a minute";
+  EXPECT_EQ(done->phase, wf::trial_phase::succeeded) << done->failure_message;
+  ASSERT_EQ(done->metrics.points.size(), 4u);
+  EXPECT_EQ(done->metrics.points.back().training_step_pct, 100.0);
+  EXPECT_GT(done->metrics.points.back().accuracy, 0.6);
+  EXPECT_GT(done->metrics.latency, 0.0);
+  fs::path const t = exec.trial_dir("tiny");
+  EXPECT_EQ(pt::testing::last_line(pt::read_file(t / "stdout.txt").value()), "stopped: completed");
+  EXPECT_TRUE(tr::load_checkpoint(t / "CHECKPOINT.bin"));
 }
 
 TEST_F(ReferenceTrainer, StopsAtTheDesiredPctThenResumesToTheUninterruptedResult) {
