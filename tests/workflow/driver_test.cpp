@@ -1,6 +1,7 @@
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/json.hpp>
 #include <proxytask/exec/simulated.hpp>
+#include <proxytask/protocol/signals.hpp>
 #include <proxytask/workflow/driver.hpp>
 
 #include <gtest/gtest.h>
@@ -90,6 +91,24 @@ struct recording_executor {
   void wait_for_next_poll() { inner.wait_for_next_poll(); }
 };
 static_assert(pt::exec::executor<recording_executor>);
+
+TEST(WorkflowDriver, PostsTheControllersHeartbeatInRunningTrials) {
+  // Each poll, every running trial gets controller_alive_timestamp.json with the observation's
+  // time (the virtual clock here): its last value is from the last poll that saw it running.
+  temp_dir dir;
+  pt::exec::simulated_executor exec(dir.path(), sim_options());
+  wf::run(toy_tool{}, exec, {.run_dir = dir.path()}).value();
+  for (int i = 0; i < 3; ++i) {
+    std::string const id = toy_tool::trial_id(i);
+    auto const file = pt::exec::trial_directory(dir.path(), id) / "controller_alive_timestamp.json";
+    auto const heartbeat =
+        pt::protocol::parse_heartbeat(pt::read_file(file).value(), file.string());
+    ASSERT_TRUE(heartbeat) << id;
+    EXPECT_GT(heartbeat->timestamp, sim_options().start_unix_s) << id;
+    EXPECT_LT(heartbeat->timestamp, exec.now())
+        << id << ": the trial had finished by the last poll";
+  }
+}
 
 TEST(WorkflowDriver, PersistsTheNextStateBeforeActing) {
   temp_dir dir;

@@ -8,9 +8,21 @@
 #include <proxytask/workflow/tool.hpp>
 
 #include <concepts>
+#include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace proxytask::exec {
+
+/// The directory under a run's directory that holds the trials.
+inline constexpr std::string_view trials_directory_name = "trials";
+
+/// Where every executor keeps a trial: <run_dir>/trials/<trial_id>/. The driver posts the
+/// controller's heartbeat there.
+inline std::filesystem::path trial_directory(std::filesystem::path const& run_dir,
+                                             std::string_view trial_id) {
+  return run_dir / trials_directory_name / trial_id;
+}
 
 /// An executor of trials.
 ///   - launch(l): creates <run_dir>/trials/<l.trial_id>/, MODEL_SPEC.json, the signals (the

@@ -155,7 +155,7 @@ class local_process_executor {
   }
 
   std::filesystem::path trial_dir(std::string const& trial_id) const {
-    return run_dir_ / "trials" / trial_id;
+    return trial_directory(run_dir_, trial_id);
   }
 
   /// Creates the trial's directory, MODEL_SPEC.json and DESIRED_TRAINING_PCT.json (when given),
@@ -387,7 +387,7 @@ class local_process_executor {
   result<std::vector<std::string>> trial_ids() const {
     std::vector<std::pair<std::int64_t, std::string>> found;
     std::error_code ec;
-    auto const root = run_dir_ / "trials";
+    auto const root = run_dir_ / trials_directory_name;
     if (!std::filesystem::exists(root, ec)) return std::vector<std::string>();
     for (std::filesystem::directory_iterator it(root, ec), end; !ec && it != end;
          it.increment(ec)) {

@@ -168,7 +168,7 @@ class simulated_executor {
   /// The virtual clock (unix seconds).
   double now() const noexcept { return now_; }
   std::filesystem::path trial_dir(std::string const& trial_id) const {
-    return run_dir_ / "trials" / trial_id;
+    return trial_directory(run_dir_, trial_id);
   }
 
   /// Creates the trial's directory, MODEL_SPEC.json and DESIRED_TRAINING_PCT.json (when given)
@@ -382,7 +382,7 @@ class simulated_executor {
   result<std::vector<std::string>> trial_ids() const {
     std::vector<std::string> ids;
     std::error_code ec;
-    auto const root = run_dir_ / "trials";
+    auto const root = run_dir_ / trials_directory_name;
     if (!std::filesystem::exists(root, ec)) return ids;
     for (std::filesystem::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec))
       if (std::filesystem::exists(it->path() / detail::simulated_trial_file_name))

@@ -17,6 +17,7 @@
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
 #include <proxytask/exec/executor.hpp>
+#include <proxytask/protocol/controller.hpp>
 #include <proxytask/workflow/tool.hpp>
 
 #include <boost/json.hpp>
@@ -319,6 +320,14 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
       return detail::cancelled_error(run_dir, "interrupted by a signal");
     auto const obs = exec.observe();
     if (!obs) return obs.error();
+    // The controller's heartbeat in every running trial's directory: a trainer whose controller
+    // is gone for longer than its threshold (15 minutes by default) stops gracefully.
+    for (auto const& t : obs->trials)
+      if (t.phase == trial_phase::running)
+        if (auto const r = protocol::post_heartbeat(exec::trial_directory(run_dir, t.trial_id),
+                                                    obs->now_unix_s);
+            !r)
+          return r.error();
     auto stepped = tool.advance(state, *obs);
 
     // Persist before acting: the launch intents, then the next state.
