@@ -100,6 +100,28 @@ TEST(WriteJsonFile, RefusesANonFiniteNumberAndNamesWhereItIs) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST(ReadJsonObjectFile, IsNulloptForAMissingFileAndNamesTheFileOfABadOne) {
+  auto const path = std::filesystem::temp_directory_path() /
+                    ("proxytask-json-object-" + std::to_string(::getpid()) + ".json");
+  std::filesystem::remove(path);
+  auto const missing = proxytask::read_json_object_file(path);
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(*missing);
+  ASSERT_TRUE(proxytask::write_file_atomically(path, "[1, 2]"));
+  auto const array = proxytask::read_json_object_file(path);
+  ASSERT_FALSE(array);
+  EXPECT_EQ(array.error().code, proxytask::errc::malformed_file);
+  EXPECT_NE(array.error().context.find(path.string() + "#: expected an object"), std::string::npos)
+      << array.error().context;
+  ASSERT_TRUE(proxytask::write_file_atomically(path, "{\"a\": 1"));
+  EXPECT_FALSE(proxytask::read_json_object_file(path));
+  ASSERT_TRUE(proxytask::write_file_atomically(path, "{\"a\": 1}"));
+  auto const object = proxytask::read_json_object_file(path).value();
+  ASSERT_TRUE(object);
+  EXPECT_EQ(object->at("a").as_int64(), 1);
+  std::filesystem::remove(path);
+}
+
 TEST(ParseJsonLenient, ReadsPythonNonFiniteTokensAsDoubles) {
   auto const v = proxytask::parse_json_lenient(
                      R"({"a": NaN, "b": [1, Infinity, 2.5, -Infinity, 3], "c":NaN})", "t")

@@ -395,6 +395,22 @@ inline boost::json::value json_number(double d) {
   return d;
 }
 
+/// A JSON file that holds an object and may not exist yet (a state file, a journal).
+/// @returns its document (an object); nullopt when there is no such file; errc::malformed_file
+///          naming the file when it does not parse or is not an object; the I/O error otherwise
+inline result<std::optional<boost::json::value>> read_json_object_file(
+    std::filesystem::path const& path) {
+  auto const text = read_file(path);
+  if (!text) {
+    if (text.error().code == errc::not_found) return std::optional<boost::json::value>();
+    return text.error();
+  }
+  auto doc = parse_json(*text, path.string());
+  if (!doc) return doc.error();
+  if (auto const o = read_json_object(*doc, json_location(path.string())); !o) return o.error();
+  return std::optional<boost::json::value>(std::move(*doc));
+}
+
 namespace detail {
 
 /// Where the first non-finite double in `value` sits (Boost 1.81 would serialise it as NaN or

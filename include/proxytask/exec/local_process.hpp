@@ -275,20 +275,15 @@ class local_process_executor {
   result<queue_state> load_queue() const {
     auto const path = run_dir_ / detail::local_queue_file_name;
     queue_state q;
-    auto const text = read_file(path);
-    if (!text) {
-      if (text.error().code == errc::not_found) return q;
-      return text.error();
-    }
-    auto const doc = parse_json(*text, path.string());
-    if (!doc) return doc.error();
+    auto const file = read_json_object_file(path);
+    if (!file) return file.error();
+    if (!*file) return q;
+    boost::json::object const& o = (*file)->as_object();
     json_location const where(path.string());
-    auto const o = read_json_object(*doc, where);
-    if (!o) return o.error();
-    auto const launched = read_json_member(**o, "launched", where, read_json_count);
+    auto const launched = read_json_member(o, "launched", where, read_json_count);
     if (!launched) return launched.error();
     q.launched = *launched;
-    auto const pending = read_json_member(**o, "queue", where, read_json_array);
+    auto const pending = read_json_member(o, "queue", where, read_json_array);
     if (!pending) return pending.error();
     for (std::size_t i = 0; i < (*pending)->size(); ++i) {
       auto l = workflow::launch_trial_from_json((**pending)[i], where / "queue" / i);
@@ -311,17 +306,10 @@ class local_process_executor {
   /// Reads an optional JSON object file of the trial; nullopt when it does not exist.
   result<std::optional<boost::json::object>> read_object(std::string const& id,
                                                          std::string_view name) const {
-    auto const path = trial_dir(id) / name;
-    auto const text = read_file(path);
-    if (!text) {
-      if (text.error().code == errc::not_found) return std::optional<boost::json::object>();
-      return text.error();
-    }
-    auto const doc = parse_json(*text, path.string());
-    if (!doc) return doc.error();
-    auto const o = read_json_object(*doc, json_location(path.string()));
-    if (!o) return o.error();
-    return std::optional<boost::json::object>(**o);
+    auto const file = read_json_object_file(trial_dir(id) / name);
+    if (!file) return file.error();
+    if (!*file) return std::optional<boost::json::object>();
+    return std::optional<boost::json::object>((*file)->as_object());
   }
 
   result<std::optional<detail::pid_record>> read_pid(std::string const& id) const {

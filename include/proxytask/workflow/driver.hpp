@@ -156,24 +156,19 @@ class launch_journal {
   static result<launch_journal> load(std::filesystem::path path) {
     launch_journal j;
     j.path_ = std::move(path);
-    auto const text = read_file(j.path_);
-    if (!text) {
-      if (text.error().code == errc::not_found) return j;
-      return text.error();
-    }
-    auto const doc = parse_json(*text, j.path_.string());
-    if (!doc) return doc.error();
+    auto const file = read_json_object_file(j.path_);
+    if (!file) return file.error();
+    if (!*file) return j;
+    boost::json::object const& o = (*file)->as_object();
     json_location const where(j.path_.string());
-    auto const o = read_json_object(*doc, where);
-    if (!o) return o.error();
-    auto const version = read_json_member(**o, "schema_version", where, read_json_int64);
+    auto const version = read_json_member(o, "schema_version", where, read_json_int64);
     if (!version) return version.error();
     if (*version > launch_journal_schema_version)
       return make_error(errc::failed_precondition,
                         j.path_.string() + ": schema_version " + std::to_string(*version) +
                             " is newer than this proxytask understands (" +
                             std::to_string(launch_journal_schema_version) + ")");
-    auto const launches = read_json_member(**o, "launches", where, read_json_array);
+    auto const launches = read_json_member(o, "launches", where, read_json_array);
     if (!launches) return launches.error();
     for (std::size_t i = 0; i < (*launches)->size(); ++i) {
       json_location const at = where / "launches" / i;
@@ -217,17 +212,12 @@ class launch_journal {
 template <class Tool>
 result<std::optional<typename Tool::state>> load_state(std::filesystem::path const& path) {
   using state_type = typename Tool::state;
-  auto const text = read_file(path);
-  if (!text) {
-    if (text.error().code == errc::not_found) return std::optional<state_type>();
-    return text.error();
-  }
-  auto const doc = parse_json(*text, path.string());
-  if (!doc) return doc.error();
+  auto const file = read_json_object_file(path);
+  if (!file) return file.error();
+  if (!*file) return std::optional<state_type>();
+  boost::json::value const& doc = **file;
   json_location const where(path.string());
-  auto const o = read_json_object(*doc, where);
-  if (!o) return o.error();
-  auto const version = read_json_member(**o, "schema_version", where, read_json_int64);
+  auto const version = read_json_member(doc.as_object(), "schema_version", where, read_json_int64);
   if (!version) return version.error();
   if (*version > static_cast<std::int64_t>(Tool::schema_version))
     return make_error(errc::failed_precondition, path.string() + ": schema_version " +
@@ -235,13 +225,13 @@ result<std::optional<typename Tool::state>> load_state(std::filesystem::path con
                                                      " is newer than this proxytask understands (" +
                                                      std::to_string(Tool::schema_version) +
                                                      "); resume this run with a newer proxytask");
-  if constexpr (requires { Tool::state_from_json(*doc, where); }) {
+  if constexpr (requires { Tool::state_from_json(doc, where); }) {
     // A tool may offer a reader whose errors name the field ("file#/pointer: ...").
-    auto s = Tool::state_from_json(*doc, where);
+    auto s = Tool::state_from_json(doc, where);
     if (!s) return s.error();
     return std::optional<state_type>(std::move(*s));
   } else {
-    auto s = boost::json::try_value_to<state_type>(*doc);
+    auto s = boost::json::try_value_to<state_type>(doc);
     if (!s)
       return make_error(errc::malformed_file,
                         path.string() + "#: not a valid state (" + s.error().message() + ")");
