@@ -51,6 +51,14 @@ inline std::int64_t tied_pairs(std::span<std::uint32_t const> start) {
 /// doubled rank is exactly N + 1), likewise S_aa and S_bb. Exact in int64 for N < 2^20.
 struct spearman_sums {
   std::int64_t ab = 0, aa = 0, bb = 0;
+
+  /// From raw sums of products over N draws to centred ones: subtracts N (N + 1)^2 from each.
+  void centre(std::int64_t draws) noexcept {
+    std::int64_t const c = draws * (draws + 1) * (draws + 1);
+    ab -= c;
+    aa -= c;
+    bb -= c;
+  }
   double rho() const noexcept {
     if (aa == 0 || bb == 0) return std::numeric_limits<double>::quiet_NaN();
     // sqrt(x * x) == x in IEEE arithmetic: a perfect ranking gives exactly +-1.
@@ -71,10 +79,7 @@ inline spearman_sums spearman_of(step_ranks const& s) {
     sums.aa += a * a;
     sums.bb += b * b;
   }
-  std::int64_t const centre = n * (n + 1) * (n + 1);
-  sums.ab -= centre;
-  sums.aa -= centre;
-  sums.bb -= centre;
+  sums.centre(n);
   return sums;
 }
 
@@ -118,10 +123,7 @@ inline spearman_sums spearman_of_resample(step_ranks const& s, std::int64_t draw
     sums.bb += m * r * r;
     below += m;
   }
-  std::int64_t const centre = draws * (draws + 1) * (draws + 1);
-  sums.ab -= centre;
-  sums.aa -= centre;
-  sums.bb -= centre;
+  sums.centre(draws);
   return sums;
 }
 

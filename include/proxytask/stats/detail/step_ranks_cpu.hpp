@@ -321,10 +321,7 @@ inline spearman_sums spearman_of_columns(sorted_column const& x_sorted,
     sums.bb += m * r * r;
     below += m;
   }
-  std::int64_t const centre = n * (n + 1) * (n + 1);
-  sums.ab -= centre;
-  sums.aa -= centre;
-  sums.bb -= centre;
+  sums.centre(n);
   pairs = static_cast<std::uint32_t>(n);
   return sums;
 }
