@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 #include "toy_tool.hpp"
 
@@ -288,6 +289,162 @@ TEST_F(LocalProcessExecutor, RunsTheToyToolLikeTheSimulatedExecutor) {
     EXPECT_NEAR(acc[i].to_number<double>(), 0.7 + 0.05 * static_cast<double>(i), 0.01) << i;
     EXPECT_DOUBLE_EQ(result.at("final_pcts").as_array()[i].to_number<double>(), 100.0);
   }
+}
+
+// ---- The kill window between spawning a launcher and writing PID.json -------------------------
+
+/// A trainer that appends a line to <model_dir>/runs.txt each time it runs; with --block=1 it
+/// sleeps 30 s (to hold the only slot), else 0.2 s.
+std::vector<std::string> counting_trainer() {
+  return {"/bin/sh", "-c",
+          "for a; do case $a in --model_dir=*) d=${a#--model_dir=};; esac; done; "
+          "echo run >> \"$d/runs.txt\"; "
+          "case \"$*\" in *--block=1*) exec sleep 30;; *) exec sleep 0.2;; esac",
+          "counting-trainer"};
+}
+
+/// The argv of the launcher of `dir` (no GPU slot) running `trainer` with the launch flags, as
+/// local_process_executor spawns it.
+std::vector<std::string> launcher_argv(std::filesystem::path const& dir,
+                                       std::vector<std::string> const& trainer) {
+  pt::protocol::launch_arguments args;
+  args.model_dir = dir;
+  args.seed = 7;
+  auto const cmd = pt::protocol::make_launch_command(trainer, args).value();
+  std::vector<std::string> argv{
+      "/bin/sh", "-c", pt::exec::detail::launcher_script, "proxytask-launcher", dir.string(), ""};
+  argv.insert(argv.end(), cmd.argv.begin(), cmd.argv.end());
+  return argv;
+}
+
+void write_intent(std::filesystem::path const& dir, double unix_s) {
+  ASSERT_TRUE(pt::write_json_file(dir / "START_INTENT.json",
+                                  boost::json::object{{"intent_unix_s", unix_s}}));
+}
+
+double now_unix_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// Leaves trial "a" queued behind a blocking trial "x" (one slot), as a controller that was
+/// killed would.
+void queue_behind_a_blocker(std::filesystem::path const& run_dir,
+                            local_process_executor::options const& o) {
+  local_process_executor exec(run_dir, o);
+  wf::launch_trial x;
+  x.trial_id = "x";
+  x.spec.model_id = "x";
+  x.proxy_args = {{"block", "1"}};
+  ASSERT_TRUE(exec.launch(x));
+  wf::launch_trial a;
+  a.trial_id = "a";
+  a.spec.model_id = "a";
+  a.seed = 7;
+  ASSERT_TRUE(exec.launch(a));
+  ASSERT_EQ(exec.observe().value().trials.at(1).phase, wf::trial_phase::pending);
+}
+
+TEST_F(LocalProcessExecutor, ARestartAdoptsALauncherSpawnedBeforeTheControllerDied) {
+  auto o = options(1);
+  o.trainer_command = counting_trainer();
+  o.start_grace_secs = 60;
+  queue_behind_a_blocker(dir_.path(), o);
+  auto const a_dir = dir_.path() / "trials" / "a";
+  // The dead controller's last acts: the intent, then the spawn; no PID.json, queue not saved.
+  write_intent(a_dir, now_unix_s());
+  pt::testing::child_process launcher(launcher_argv(a_dir, counting_trainer()),
+                                      a_dir / "stdout.txt", a_dir / "stderr.txt");
+  ASSERT_TRUE(wait_for_file(a_dir / "LAUNCHER_PID.json"));
+  EXPECT_FALSE(std::filesystem::exists(a_dir / "PID.json"));
+
+  local_process_executor exec(dir_.path(), o);  // the restarted controller
+  auto const obs = exec.observe().value();
+  EXPECT_EQ(obs.trials.at(1).phase, wf::trial_phase::running);  // picked up, not queued
+  ASSERT_TRUE(exec.cancel("x"));
+  auto const ended = until_all_ended(exec);
+  EXPECT_EQ(ended.trials.at(0).phase, wf::trial_phase::stopped);
+  EXPECT_EQ(ended.trials.at(1).phase, wf::trial_phase::succeeded);
+  // The launcher is this test's child; the executor may have reaped it already.
+  EXPECT_TRUE(wait_for_exit(pid_of(exec, "a")));
+  EXPECT_EQ(pt::read_file(a_dir / "runs.txt").value(), "run\n");  // ran once
+  // PID.json, completed by the new executor, names the launcher the dead controller spawned.
+  auto const claim = pt::parse_json(pt::read_file(a_dir / "LAUNCHER_PID.json").value(), "c");
+  EXPECT_EQ(pid_of(exec, "a"), static_cast<pid_t>(claim.value().at("pid").as_int64()));
+  EXPECT_TRUE(wait_for_exit(pid_of(exec, "x")));
+}
+
+TEST_F(LocalProcessExecutor, AnIntentWithoutALauncherWaitsForTheGracePeriodThenStarts) {
+  auto o = options(1);
+  o.trainer_command = counting_trainer();
+  o.start_grace_secs = 60;
+  queue_behind_a_blocker(dir_.path(), o);
+  auto const a_dir = dir_.path() / "trials" / "a";
+  write_intent(a_dir, now_unix_s());  // killed between the intent and the spawn
+  local_process_executor exec(dir_.path(), o);
+  ASSERT_TRUE(exec.cancel("x"));
+  ASSERT_TRUE(wait_for_exit(pid_of(exec, "x")));
+  // The slot is free, but a launcher may still be about to claim "a": it is left alone.
+  for (int i = 0; i < 3; ++i) {
+    auto const obs = exec.observe().value();
+    EXPECT_EQ(obs.trials.at(1).phase, wf::trial_phase::pending);
+    exec.wait_for_next_poll();
+  }
+  EXPECT_FALSE(std::filesystem::exists(a_dir / "LAUNCHER_PID.json"));
+  EXPECT_FALSE(std::filesystem::exists(a_dir / "runs.txt"));
+  // Once the grace period is over (an intent as old as that), nothing was spawned: start it.
+  write_intent(a_dir, now_unix_s() - 120);
+  auto const ended = until_all_ended(exec);
+  EXPECT_EQ(ended.trials.at(1).phase, wf::trial_phase::succeeded);
+  EXPECT_EQ(pt::read_file(a_dir / "runs.txt").value(), "run\n");
+  EXPECT_TRUE(wait_for_exit(pid_of(exec, "a")));
+}
+
+TEST_F(LocalProcessExecutor, ALaunchRecordedButNeverQueuedIsQueuedAfterARestart) {
+  auto o = options(1);
+  o.trainer_command = counting_trainer();
+  queue_behind_a_blocker(dir_.path(), o);
+  auto const a_dir = dir_.path() / "trials" / "a";
+  // The dead controller wrote a's LOCAL_TRIAL.json but not the queue that lists it.
+  auto const queue_file = dir_.path() / "local_process_executor.json";
+  auto queue = pt::parse_json(pt::read_file(queue_file).value(), queue_file.string()).value();
+  queue.as_object()["pending"] = boost::json::array{};
+  queue.as_object()["launched"] = 1;
+  ASSERT_TRUE(pt::write_json_file(queue_file, queue));
+  local_process_executor exec(dir_.path(), o);
+  EXPECT_EQ(exec.observe().value().trials.at(1).phase, wf::trial_phase::pending);
+  ASSERT_TRUE(exec.cancel("x"));
+  ASSERT_TRUE(wait_for_exit(pid_of(exec, "x")));
+  auto const ended = until_all_ended(exec);
+  EXPECT_EQ(ended.trials.at(1).phase, wf::trial_phase::succeeded)
+      << ended.trials.at(1).failure_message;
+  EXPECT_EQ(pt::read_file(a_dir / "runs.txt").value(), "run\n");
+  EXPECT_TRUE(wait_for_exit(pid_of(exec, "a")));
+}
+
+TEST_F(LocalProcessExecutor, TwoLaunchersForOneTrialRunItsTrainerOnce) {
+  auto const a_dir = dir_.path() / "a";
+  std::filesystem::create_directories(a_dir);
+  pt::testing::child_process first(launcher_argv(a_dir, counting_trainer()), a_dir / "out1.txt",
+                                   a_dir / "err1.txt");
+  pt::testing::child_process second(launcher_argv(a_dir, counting_trainer()), a_dir / "out2.txt",
+                                    a_dir / "err2.txt");
+  EXPECT_EQ(first.wait(10s), 0);
+  EXPECT_EQ(second.wait(10s), 0);
+  EXPECT_EQ(pt::read_file(a_dir / "runs.txt").value(), "run\n");
+  EXPECT_EQ(pt::read_file(a_dir / "EXIT_STATUS.json").value(), "{\"exit_code\": 0}\n");
+}
+
+TEST_F(LocalProcessExecutor, ALauncherThatFindsTheTrialCancelledDoesNotRunTheTrainer) {
+  auto const a_dir = dir_.path() / "a";
+  std::filesystem::create_directories(a_dir);
+  ASSERT_TRUE(pt::write_file_atomically(a_dir / "CANCELLED.json",
+                                        "{\"sigterm_unix_s\": 1, \"sigkill_sent\": false}\n"));
+  pt::testing::child_process launcher(launcher_argv(a_dir, counting_trainer()),
+                                      a_dir / "stdout.txt", a_dir / "stderr.txt");
+  EXPECT_EQ(launcher.wait(10s), 0);
+  EXPECT_FALSE(std::filesystem::exists(a_dir / "runs.txt"));
+  auto const exit = pt::parse_json(pt::read_file(a_dir / "EXIT_STATUS.json").value(), "e");
+  EXPECT_EQ(exit.value().at("trainer_started").as_bool(), false);
 }
 
 }  // namespace

@@ -7,15 +7,49 @@
 ///   - <run_dir>/local_process_executor.json: {"launched": n, "queue": [launch_trial...]}, the
 ///     pending trials in FIFO order (started by a later observe() when a slot frees);
 ///   - <trial_dir>/LOCAL_TRIAL.json: {"launch_index", "launch"} written at launch;
+///   - <trial_dir>/START_INTENT.json: {"intent_unix_s", "gpu_slot"?}, written atomically just
+///     BEFORE the launcher is spawned;
+///   - <trial_dir>/LAUNCHER_PID.json: {"pid", "gpu_slot"?}, the launcher's claim on the trial,
+///     written by the launcher itself (its own $$) before it runs the trainer;
 ///   - <trial_dir>/PID.json: {"pid", "start_ticks"?, "gpu_slot"?, "started_unix_s"} of the
-///     launcher, written when the trial starts;
+///     launcher, written by the executor right after the spawn (the richer record: start_ticks
+///     guards against pid reuse);
 ///   - <trial_dir>/EXIT_STATUS.json: {"exit_code"} (128 + signal when the trainer died of a
 ///     signal), written atomically (temp file + mv) by the launcher when the trainer exits;
 ///   - <trial_dir>/CANCELLED.json: {"sigterm_unix_s", "sigkill_sent"}, written by cancel().
-/// The launcher is `/bin/sh -c` in its own process group: it runs the trainer with the launch
-/// convention's argv and environment (protocol::make_launch_command), stdin from /dev/null,
-/// stdout and stderr to <trial_dir>/stdout.txt and stderr.txt, waits for it (ignoring the
-/// SIGTERM / SIGINT sent to its group, which reach the trainer), then writes EXIT_STATUS.json.
+/// The launcher is `/bin/sh -c` in its own process group: it claims the trial, runs the trainer
+/// with the launch convention's argv and environment (protocol::make_launch_command), stdin from
+/// /dev/null, stdout and stderr to <trial_dir>/stdout.txt and stderr.txt, waits for it (ignoring
+/// the SIGTERM / SIGINT sent to its group, which reach the trainer), then writes
+/// EXIT_STATUS.json.
+///
+/// Never two launchers for one trial. A controller killed after spawning a launcher but before
+/// writing PID.json and saving the queue leaves the trial queued without PID.json; a restarted
+/// executor must not start it again. Three things make sure it does not:
+///   1. The claim: the launcher's first act is `ln` of a temp file to LAUNCHER_PID.json, which
+///      fails when the file exists (hard links never replace a file, so this is atomic on every
+///      POSIX file system with hard links; without them it falls back to test-then-mv). A
+///      launcher that loses the claim exits 0 at once without running the trainer or writing
+///      anything, so even two spawned launchers run the trainer once. A launcher that then finds
+///      CANCELLED.json does not run the trainer and writes EXIT_STATUS.json {"exit_code": 143,
+///      "signal": 15, "trainer_started": false} (a trial cancelled while it was being started).
+/// The launcher ignores SIGTERM / SIGINT throughout (so a cancel cannot interrupt its own file
+/// writes); the trainer runs in a subshell that restores their default action and checks
+/// CANCELLED.json once more before exec'ing it, so a cancel is never lost, however early.
+///   2. The pid of a trial is the claim's when it differs from PID.json's (PID.json may name a
+///      launcher that lost the claim), so a restart picks up the launcher of the dead controller.
+///   3. A queued trial with a START_INTENT.json younger than options.start_grace_secs and no
+///      claim is being started (the launcher has not written its claim yet): it is left queued
+///      (phase pending, holding its GPU slot) until its claim appears, which adopts it, or the
+///      grace period ends: then it was never spawned (killed between the intent and the spawn)
+///      and is started. Had a launcher spawned long before still been about to claim, (1) makes
+///      the late one harmless.
+///
+/// Exit codes: the launcher records the trainer's status as the shell's $? gives it, 128 + N
+/// for a trainer killed by signal N, which POSIX sh cannot tell apart from a trainer that exited
+/// with status 128 + N (only waitpid's status can, and the shell exposes nothing else). So a
+/// code above 128 is reported as "died of signal code - 128"; an "exit_code" with an explicit
+/// "signal" member (not written by this launcher) is read as such.
 ///
 /// A trial's phase: pending while queued; stopped once cancelled; else succeeded (exit 0) or
 /// failed (TRIAL_FAILURE.json's kind if the trainer wrote one, else crashed) once
@@ -25,6 +59,7 @@
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
+#include <proxytask/exec/detail/trial_files.hpp>
 #include <proxytask/exec/executor.hpp>
 #include <proxytask/protocol/controller.hpp>
 #include <proxytask/protocol/failure.hpp>
@@ -71,30 +106,46 @@ struct local_process_options {
   std::vector<std::string> gpu_slots = {};
   double grace_secs = 10;      ///< SIGTERM -> SIGKILL delay of cancel()
   double poll_interval_s = 5;  ///< wait_for_next_poll's sleep
+  /// How long a START_INTENT.json without a launcher's claim means "being started" (see the
+  /// file comment); after it the trial is started (again).
+  double start_grace_secs = 5;
 };
 
 namespace detail {
 
 inline constexpr std::string_view local_queue_file_name = "local_process_executor.json";
 inline constexpr std::string_view local_trial_file_name = "LOCAL_TRIAL.json";
-inline constexpr std::string_view pid_file_name = "PID.json";
-inline constexpr std::string_view exit_status_file_name = "EXIT_STATUS.json";
-inline constexpr std::string_view cancelled_file_name = "CANCELLED.json";
-inline constexpr std::string_view stdout_file_name = "stdout.txt";
-inline constexpr std::string_view stderr_file_name = "stderr.txt";
+inline constexpr std::string_view start_intent_file_name = "START_INTENT.json";
+inline constexpr std::string_view launcher_pid_file_name = "LAUNCHER_PID.json";
 
-/// The launcher script: $1 = the trial directory, the rest = the trainer's argv.
+/// The launcher script: $1 = the trial directory, $2 = the GPU slot index or "", the rest = the
+/// trainer's argv. It claims the trial (LAUNCHER_PID.json, see the file comment), runs the
+/// trainer, and records its exit status.
 inline constexpr char const* launcher_script =
-    "d=$1; shift\n"
-    "trap : TERM INT\n"
-    "\"$@\"\n"
-    "rc=$?\n"
-    "printf '{\"exit_code\": %d}\\n' \"$rc\" > \"$d/EXIT_STATUS.json.tmp\" &&"
+    "d=$1; slot=$2; shift 2\n"
+    // The launcher ignores SIGTERM / SIGINT from start to end, so a cancel can never kill it (or
+    // the `ln`, `rm`, `mv` it runs, which inherit SIG_IGN) half-way; only the trainer gets them.
+    "trap '' TERM INT\n"
+    "x=\n"
+    "if [ -n \"$slot\" ]; then x=\", \\\"gpu_slot\\\": $slot\"; fi\n"
+    "t=\"$d/.LAUNCHER_PID.json.$$\"\n"
+    "printf '{\"pid\": %d%s}\\n' $$ \"$x\" > \"$t\" || exit 125\n"
+    "if ! ln \"$t\" \"$d/LAUNCHER_PID.json\" 2>/dev/null; then\n"
+    "  if [ -e \"$d/LAUNCHER_PID.json\" ]; then rm -f \"$t\"; exit 0; fi\n"
+    "  mv -f \"$t\" \"$d/LAUNCHER_PID.json\" || exit 125\n"
+    "fi\n"
+    "rm -f \"$t\"\n"
+    "if [ -e \"$d/CANCELLED.json\" ]; then\n"
+    "  s='{\"exit_code\": 143, \"signal\": 15, \"trainer_started\": false}'\n"
+    "else\n"
+    // The trainer's subshell restores the default dispositions, then looks for a cancel once
+    // more: cancel() writes CANCELLED.json before it signals, so a SIGTERM that came while
+    // they were still ignored is seen here, and one that comes later kills the trainer.
+    "  (trap - TERM INT; if [ -e \"$d/CANCELLED.json\" ]; then exit 143; fi; exec \"$@\")\n"
+    "  s=\"{\\\"exit_code\\\": $?}\"\n"
+    "fi\n"
+    "printf '%s\\n' \"$s\" > \"$d/EXIT_STATUS.json.tmp\" &&"
     " mv -f \"$d/EXIT_STATUS.json.tmp\" \"$d/EXIT_STATUS.json\"\n";
-
-inline double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 /// The start time (clock ticks since boot) of process `pid` from /proc, or nullopt (not Linux,
 /// no such process). Guards against pid reuse.
@@ -152,6 +203,8 @@ class local_process_executor {
                       "local_process_options::grace_secs must be finite and >= 0");
     PROXYTASK_EXPECTS(std::isfinite(options_.poll_interval_s) && options_.poll_interval_s >= 0,
                       "local_process_options::poll_interval_s must be finite and >= 0");
+    PROXYTASK_EXPECTS(std::isfinite(options_.start_grace_secs) && options_.start_grace_secs >= 0,
+                      "local_process_options::start_grace_secs must be finite and >= 0");
   }
 
   std::filesystem::path trial_dir(std::string const& trial_id) const {
@@ -165,9 +218,7 @@ class local_process_executor {
   ///          trial exists already; errc::not_found when resume_from names no trial; the error
   ///          of a write or of the spawn
   result<void> launch(workflow::launch_trial const& l) {
-    if (l.trial_id.empty() || l.trial_id.find('/') != std::string::npos || l.trial_id == "." ||
-        l.trial_id == "..")
-      return make_error(errc::invalid_argument, "bad trial id \"" + l.trial_id + "\"");
+    if (auto const r = detail::check_trial_id(l.trial_id); !r) return r.error();
     auto const dir = trial_dir(l.trial_id);
     std::error_code ec;
     if (std::filesystem::exists(dir / detail::local_trial_file_name, ec))
@@ -177,11 +228,7 @@ class local_process_executor {
         !std::filesystem::exists(trial_dir(*l.resume_from) / detail::local_trial_file_name, ec))
       return make_error(errc::not_found,
                         "no trial " + *l.resume_from + " to resume from in " + run_dir_.string());
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return make_error(ec, "cannot create the trial directory " + dir.string());
-    if (auto const r = protocol::post_model_spec(dir, l.spec); !r) return r.error();
-    if (l.desired_pct)
-      if (auto const r = protocol::post_desired_pct(dir, *l.desired_pct); !r) return r.error();
+    if (auto const r = detail::prepare_trial_directory(dir, l); !r) return r.error();
 
     auto queue = load_queue();
     if (!queue) return queue.error();
@@ -226,8 +273,9 @@ class local_process_executor {
   }
 
   /// Cancels a trial: a queued one leaves the queue; a running one gets SIGTERM (its process
-  /// group), then SIGKILL once grace_secs have passed (checked by later observe() calls). Its
-  /// phase is stopped from now on. An ended trial is left as it is.
+  /// group; a launcher still starting sees CANCELLED.json instead and skips the trainer), then
+  /// SIGKILL once grace_secs have passed (checked by later observe() calls). Its phase is
+  /// stopped from now on. An ended trial is left as it is.
   /// @returns errc::not_found for an unknown trial; the error of a write
   result<void> cancel(std::string const& trial_id) {
     if (!known(trial_id))
@@ -251,7 +299,11 @@ class local_process_executor {
       queue->pending.erase(it);
       return save_queue(*queue);
     }
-    if (pid->has_value()) ::kill(-(*pid)->pid, SIGTERM);
+    // Signal only a launcher that has claimed the trial: it has set its traps by then. One that
+    // has not claimed it yet will find CANCELLED.json (written above) and not run the trainer;
+    // a SIGTERM now could kill it before its traps, leaving no exit status.
+    if (pid->has_value() && std::filesystem::exists(dir / detail::launcher_pid_file_name, ec))
+      ::kill(-(*pid)->pid, SIGTERM);
     return enforce_grace();
   }
 
@@ -306,17 +358,59 @@ class local_process_executor {
   /// Reads an optional JSON object file of the trial; nullopt when it does not exist.
   result<std::optional<boost::json::object>> read_object(std::string const& id,
                                                          std::string_view name) const {
-    auto const file = read_json_object_file(trial_dir(id) / name);
-    if (!file) return file.error();
-    if (!*file) return std::optional<boost::json::object>();
-    return std::optional<boost::json::object>((*file)->as_object());
+    return detail::read_trial_object(trial_dir(id), name);
   }
 
+  /// The launcher of the trial: the claim's (LAUNCHER_PID.json) when it names another process
+  /// than PID.json (which then names a launcher that lost the claim), else PID.json's; nullopt
+  /// when neither exists.
   result<std::optional<detail::pid_record>> read_pid(std::string const& id) const {
-    auto const o = read_object(id, detail::pid_file_name);
+    auto const rich = read_pid_file(id, detail::pid_file_name);
+    if (!rich) return rich.error();
+    auto const claim = read_pid_file(id, detail::launcher_pid_file_name);
+    if (!claim) return claim.error();
+    if (*claim && (!*rich || (*rich)->pid != (*claim)->pid)) return *claim;
+    return *rich;
+  }
+
+  /// A START_INTENT.json's time and GPU slot.
+  struct start_intent {
+    double intent_unix_s = 0;
+    std::optional<std::size_t> gpu_slot;
+  };
+
+  result<std::optional<start_intent>> read_intent(std::string const& id) const {
+    auto const o = read_object(id, detail::start_intent_file_name);
+    if (!o) return o.error();
+    if (!*o) return std::optional<start_intent>();
+    json_location const where((trial_dir(id) / detail::start_intent_file_name).string());
+    start_intent i;
+    auto const t = read_json_member(**o, "intent_unix_s", where, read_json_finite);
+    if (!t) return t.error();
+    i.intent_unix_s = *t;
+    if (auto const* s = (*o)->if_contains("gpu_slot")) {
+      auto const slot = read_json_count(*s, where / "gpu_slot");
+      if (!slot) return slot.error();
+      i.gpu_slot = static_cast<std::size_t>(*slot);
+    }
+    return std::optional<start_intent>(i);
+  }
+
+  /// Whether the trial has no launcher yet but a start intent younger than start_grace_secs: a
+  /// launcher may have been spawned that has not claimed the trial yet.
+  result<std::optional<start_intent>> being_started(std::string const& id, double now) const {
+    auto const intent = read_intent(id);
+    if (!intent) return intent.error();
+    if (*intent && now - (*intent)->intent_unix_s < options_.start_grace_secs) return *intent;
+    return std::optional<start_intent>();
+  }
+
+  result<std::optional<detail::pid_record>> read_pid_file(std::string const& id,
+                                                          std::string_view name) const {
+    auto const o = read_object(id, name);
     if (!o) return o.error();
     if (!*o) return std::optional<detail::pid_record>();
-    json_location const where((trial_dir(id) / detail::pid_file_name).string());
+    json_location const where((trial_dir(id) / name).string());
     detail::pid_record p;
     auto const pid = read_json_member(**o, "pid", where, read_json_count);
     if (!pid) return pid.error();
@@ -401,11 +495,7 @@ class local_process_executor {
     auto const dir = trial_dir(id);
     wf::trial_status s;
     s.trial_id = id;
-    auto metrics = protocol::read_metrics(dir);
-    if (metrics)
-      s.metrics = std::move(*metrics);
-    else if (metrics.error().code != errc::not_found)
-      return metrics.error();
+    if (auto const r = detail::read_metrics_into(s, dir); !r) return r.error();
 
     auto const cancelled = read_cancel(id);
     if (!cancelled) return cancelled.error();
@@ -413,15 +503,17 @@ class local_process_executor {
       s.phase = wf::trial_phase::stopped;
       return s;
     }
-    auto const exit_code = read_exit_code(id);
+    auto const exit_code = read_exit(id);
     if (!exit_code) return exit_code.error();
-    if (*exit_code) return finished(std::move(s), **exit_code);
+    if (*exit_code) return detail::ended_status(std::move(s), dir, **exit_code);
     auto const pid = read_pid(id);
     if (!pid) return pid.error();
     if (!*pid) {
       bool const queued = std::any_of(q.pending.begin(), q.pending.end(),
                                       [&](auto const& l) { return l.trial_id == id; });
-      if (queued) {
+      auto const starting = being_started(id, detail::unix_now());
+      if (!starting) return starting.error();
+      if (queued || *starting) {
         s.phase = wf::trial_phase::pending;
         return s;
       }
@@ -435,9 +527,9 @@ class local_process_executor {
       return s;
     }
     // It may have written its exit status between the two reads.
-    auto const again = read_exit_code(id);
+    auto const again = read_exit(id);
     if (!again) return again.error();
-    if (*again) return finished(std::move(s), **again);
+    if (*again) return detail::ended_status(std::move(s), dir, **again);
     s.phase = wf::trial_phase::failed;
     s.failure = protocol::failure_kind::lost;
     s.failure_message =
@@ -445,33 +537,8 @@ class local_process_executor {
     return s;
   }
 
-  result<std::optional<std::int64_t>> read_exit_code(std::string const& id) const {
-    auto const o = read_object(id, detail::exit_status_file_name);
-    if (!o) return o.error();
-    if (!*o) return std::optional<std::int64_t>();
-    json_location const where((trial_dir(id) / detail::exit_status_file_name).string());
-    auto const code = read_json_member(**o, "exit_code", where, read_json_int64);
-    if (!code) return code.error();
-    return std::optional<std::int64_t>(*code);
-  }
-
-  result<workflow::trial_status> finished(workflow::trial_status s, std::int64_t code) const {
-    if (code == 0) {
-      s.phase = workflow::trial_phase::succeeded;
-      return s;
-    }
-    s.phase = workflow::trial_phase::failed;
-    auto const f = protocol::read_failure(trial_dir(s.trial_id));
-    if (f) {
-      s.failure = f->kind;
-      s.failure_message = f->message;
-      return s;
-    }
-    if (f.error().code != errc::not_found) return f.error();
-    s.failure = protocol::failure_kind::crashed;
-    s.failure_message = code > 128 ? "the trainer died of signal " + std::to_string(code - 128)
-                                   : "the trainer exited with status " + std::to_string(code);
-    return s;
+  result<std::optional<detail::exit_record>> read_exit(std::string const& id) const {
+    return detail::read_exit_record(trial_dir(id), detail::exit_code_convention::shell);
   }
 
   /// SIGKILL to the cancelled trials whose grace period is over.
@@ -496,53 +563,137 @@ class local_process_executor {
   result<void> start_queued() {
     auto queue = load_queue();
     if (!queue) return queue.error();
-    if (queue->pending.empty()) return {};
+    auto const requeued = requeue_unqueued(*queue);
+    if (!requeued) return requeued.error();
+    if (queue->pending.empty()) return *requeued ? save_queue(*queue) : result<void>();
     auto const ids = trial_ids();
     if (!ids) return ids.error();
+    double const now = detail::unix_now();
     std::size_t running = 0;
     std::set<std::size_t> used_slots;
     for (auto const& id : *ids) {
       auto const pid = read_pid(id);
       if (!pid) return pid.error();
-      if (!*pid || !alive(**pid)) continue;
+      if (*pid) {
+        if (!alive(**pid)) continue;
+        ++running;
+        if ((*pid)->gpu_slot) used_slots.insert(*(*pid)->gpu_slot);
+        continue;
+      }
+      // A launcher may have been spawned that has not claimed the trial yet: it holds a slot.
+      auto const starting = being_started(id, now);
+      if (!starting) return starting.error();
+      if (!*starting) continue;
       ++running;
-      if ((*pid)->gpu_slot) used_slots.insert(*(*pid)->gpu_slot);
+      if ((*starting)->gpu_slot) used_slots.insert(*(*starting)->gpu_slot);
+    }
+    bool changed = false;
+    // Trials started by a launcher whose controller died before it saved the queue: adopt them.
+    for (auto it = queue->pending.begin(); it != queue->pending.end();) {
+      auto const started = read_pid(it->trial_id);
+      if (!started) return started.error();
+      if (!*started) {
+        ++it;
+        continue;
+      }
+      if (auto const r = adopt(it->trial_id, **started); !r) return r.error();
+      it = queue->pending.erase(it);
+      changed = true;
     }
     std::size_t limit = options_.max_concurrent;
     if (!options_.gpu_slots.empty()) limit = std::min(limit, options_.gpu_slots.size());
-    bool changed = false;
-    while (!queue->pending.empty() && running < limit) {
-      auto const l = queue->pending.front();
-      auto const started = read_pid(l.trial_id);  // started before a crash of the controller
-      if (!started) return started.error();
-      if (!*started) {
-        std::optional<std::size_t> slot;
-        for (std::size_t i = 0; i < options_.gpu_slots.size() && !slot; ++i)
-          if (!used_slots.contains(i)) slot = i;
-        if (slot) used_slots.insert(*slot);
-        if (auto const r = start(l, slot); !r) return r.error();
-        ++running;
+    for (std::size_t i = 0; i < queue->pending.size() && running < limit;) {
+      auto const l = queue->pending[i];
+      auto const starting = being_started(l.trial_id, now);
+      if (!starting) return starting.error();
+      if (*starting) {  // wait for its claim (counted as running above) or the end of the grace
+        ++i;
+        continue;
       }
-      queue->pending.erase(queue->pending.begin());
+      std::optional<std::size_t> slot;
+      for (std::size_t g = 0; g < options_.gpu_slots.size() && !slot; ++g)
+        if (!used_slots.contains(g)) slot = g;
+      if (slot) used_slots.insert(*slot);
+      if (auto const r = start(l, slot); !r) return r.error();
+      ++running;
+      queue->pending.erase(queue->pending.begin() + static_cast<std::ptrdiff_t>(i));
       changed = true;
     }
-    if (changed) return save_queue(*queue);
+    if (changed || *requeued) return save_queue(*queue);
     return {};
   }
 
-  /// Spawns the launcher of `l` and writes PID.json.
+  /// Queues the trials whose launch was recorded (LOCAL_TRIAL.json) by a controller that died
+  /// before it saved the queue: neither queued nor ever started (no start intent, no pid, no
+  /// exit status, not cancelled). Without this they would look lost and be trained again under
+  /// another id. @returns whether any was queued
+  result<bool> requeue_unqueued(queue_state& queue) const {
+    auto const ids = trial_ids();
+    if (!ids) return ids.error();
+    bool any = false;
+    for (auto const& id : *ids) {
+      if (std::any_of(queue.pending.begin(), queue.pending.end(),
+                      [&](auto const& l) { return l.trial_id == id; }))
+        continue;
+      std::error_code ec;
+      auto const dir = trial_dir(id);
+      bool touched = false;
+      for (std::string_view const name :
+           {detail::start_intent_file_name, detail::launcher_pid_file_name, detail::pid_file_name,
+            detail::exit_status_file_name, detail::cancelled_file_name})
+        touched = touched || std::filesystem::exists(dir / name, ec) || ec;
+      if (touched) continue;
+      auto const record = read_object(id, detail::local_trial_file_name);
+      if (!record) return record.error();
+      if (!*record) continue;
+      json_location const where((dir / detail::local_trial_file_name).string());
+      auto l = read_json_member(**record, "launch", where, workflow::launch_trial_from_json);
+      if (!l) return l.error();
+      auto const index = read_json_member(**record, "launch_index", where, read_json_count);
+      if (!index) return index.error();
+      queue.launched = std::max(queue.launched, *index + 1);
+      queue.pending.push_back(std::move(*l));  // trial_ids() is in launch order
+      any = true;
+    }
+    return any;
+  }
+
+  /// Completes PID.json for a trial whose launcher claimed it (LAUNCHER_PID.json) but whose
+  /// controller died before writing PID.json, so that the pid-reuse guard applies from now on.
+  result<void> adopt(std::string const& id, detail::pid_record const& p) {
+    auto const rich = read_pid_file(id, detail::pid_file_name);
+    if (!rich) return rich.error();
+    if (*rich && (*rich)->pid == p.pid) return {};
+    boost::json::object record{
+        {"pid", p.pid}, {"started_unix_s", json_number(detail::unix_now())}, {"adopted", true}};
+    if (alive(p))
+      if (auto const ticks = detail::process_start_ticks(p.pid)) record["start_ticks"] = *ticks;
+    if (p.gpu_slot) {
+      record["gpu_slot"] = *p.gpu_slot;
+      if (*p.gpu_slot < options_.gpu_slots.size())
+        record["cuda_visible_devices"] = options_.gpu_slots[*p.gpu_slot];
+    }
+    return write_json_file(trial_dir(id) / detail::pid_file_name, record);
+  }
+
+  /// Writes START_INTENT.json, spawns the launcher of `l` and writes PID.json.
   result<void> start(workflow::launch_trial const& l, std::optional<std::size_t> slot) {
     auto const dir = trial_dir(l.trial_id);
-    protocol::launch_arguments args;
-    args.model_dir = dir;
-    args.seed = l.seed;
-    if (l.resume_from) args.resume_from = trial_dir(*l.resume_from);
-    for (auto const& [k, v] : l.proxy_args) args.proxy_args.emplace(k, v);
-    auto const cmd = protocol::make_launch_command(options_.trainer_command, args);
+    auto const cmd = protocol::make_launch_command(options_.trainer_command,
+                                                   detail::launch_arguments_of(run_dir_, l));
     if (!cmd) return cmd.error();
 
-    std::vector<std::string> argv{"/bin/sh", "-c", detail::launcher_script, "proxytask-launcher",
-                                  dir.string()};
+    boost::json::object intent{{"intent_unix_s", json_number(detail::unix_now())}};
+    if (slot) intent["gpu_slot"] = *slot;
+    auto const intent_path = dir / detail::start_intent_file_name;
+    if (auto const r = write_json_file(intent_path, intent); !r) return r.error();
+
+    std::vector<std::string> argv{"/bin/sh",
+                                  "-c",
+                                  detail::launcher_script,
+                                  "proxytask-launcher",
+                                  dir.string(),
+                                  slot ? std::to_string(*slot) : std::string()};
     argv.insert(argv.end(), cmd->argv.begin(), cmd->argv.end());
     std::vector<std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -585,9 +736,12 @@ class local_process_executor {
     int const rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv_p.data(), env_p.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
-    if (rc != 0)
+    if (rc != 0) {
+      std::error_code ignored;
+      std::filesystem::remove(intent_path, ignored);  // nothing is being started
       return make_error(std::error_code(rc, std::generic_category()),
                         "cannot start the launcher of trial " + l.trial_id);
+    }
 
     boost::json::object record{{"pid", pid}, {"started_unix_s", json_number(detail::unix_now())}};
     if (auto const ticks = detail::process_start_ticks(pid)) record["start_ticks"] = *ticks;
