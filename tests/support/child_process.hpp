@@ -57,6 +57,9 @@ class child_process {
     }
   }
 
+  /// Its process id (-1 once reaped or when it did not start).
+  pid_t pid() const noexcept { return pid_; }
+
   /// The exit status once the process has ended (128 + signal if killed); nullopt if it is
   /// still running after `timeout` (it is killed when the object goes away).
   std::optional<int> wait(std::chrono::milliseconds timeout) {

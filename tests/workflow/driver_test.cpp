@@ -291,4 +291,106 @@ TEST(WorkflowDriver, ReportsProgressEachPoll) {
   EXPECT_TRUE(finished);
 }
 
+// A controller that dies after persisting a step but before acting on all of it: here the
+// executor fails the first raise (set_desired_pct), as a kill at that moment would leave it.
+struct failing_raise_executor {
+  pt::exec::simulated_executor inner;
+  bool failed = false;
+  pt::result<void> launch(wf::launch_trial const& l) { return inner.launch(l); }
+  pt::result<wf::observation> observe() { return inner.observe(); }
+  pt::result<void> set_desired_pct(std::string const& id, double pct) {
+    if (!failed) {
+      failed = true;
+      return pt::make_error(pt::errc::internal, "killed before the raise");
+    }
+    return inner.set_desired_pct(id, pct);
+  }
+  pt::result<void> cancel(std::string const& id) { return inner.cancel(id); }
+  void wait_for_next_poll() { inner.wait_for_next_poll(); }
+};
+static_assert(pt::exec::executor<failing_raise_executor>);
+
+TEST(WorkflowDriver, ReplaysJournalledCommandsThatAKilledControllerDidNotDo) {
+  temp_dir base;
+  auto const expected = run_uninterrupted(base.path());
+  temp_dir dir;
+  {
+    failing_raise_executor exec{pt::exec::simulated_executor(dir.path(), sim_options())};
+    auto const r = wf::run(toy_tool{}, exec, {.run_dir = dir.path()});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("killed before the raise"), std::string::npos);
+  }
+  // The state says "raised", so the tool will not raise again: the journal must.
+  EXPECT_TRUE(read_json(dir.path() / toy_tool::state_file_name).at("raised").as_bool());
+  auto const pending = read_json(dir.path() / wf::launch_journal_file_name).at("pending");
+  ASSERT_EQ(pending.as_array().size(), 3u);
+  EXPECT_EQ(pending.as_array()[0].at("command").as_string(), "set_desired_pct");
+  EXPECT_EQ(pending.as_array()[0].at("pct").to_number<double>(), 100.0);
+
+  pt::exec::simulated_executor exec(dir.path(), sim_options());
+  auto const resumed = wf::run(toy_tool{}, exec, {.run_dir = dir.path()});
+  ASSERT_TRUE(resumed) << resumed.error().message();
+  EXPECT_EQ(*resumed, expected);  // every trial trained to 100%, not stopped at 50%
+  EXPECT_TRUE(
+      read_json(dir.path() / wf::launch_journal_file_name).at("pending").as_array().empty());
+}
+
+TEST(WorkflowDriver, ReportsAMalformedPendingCommandByPointer) {
+  temp_dir dir;
+  auto const path = dir.path() / wf::launch_journal_file_name;
+  ASSERT_TRUE(pt::write_json_file(
+      path, {{"schema_version", 1},
+             {"launches", boost::json::array{}},
+             {"pending", boost::json::array{{{"command", "reboot"}, {"trial_id", "t0"}}}}}));
+  pt::exec::simulated_executor exec(dir.path(), sim_options());
+  auto const r = wf::run(toy_tool{}, exec, {.run_dir = dir.path()});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, pt::errc::malformed_file);
+  EXPECT_NE(r.error().message().find(path.string() + "#/pending/0/command"), std::string::npos)
+      << r.error().message();
+}
+
+TEST(WorkflowDriver, WritesTheRunsStatusAfterEveryPoll) {
+  temp_dir dir;
+  pt::exec::simulated_executor exec(dir.path(), sim_options());
+  wf::run_options options{.run_dir = dir.path()};
+  int polls = 0;
+  options.progress = [&](wf::observation const& obs, wf::step_summary const& s) {
+    ++polls;
+    auto const status = read_json(dir.path() / wf::status_file_name);
+    EXPECT_EQ(status.at("tool").as_string(), toy_tool::state_file_name);
+    EXPECT_EQ(status.at("trials").as_array().size(), obs.trials.size());
+    EXPECT_EQ(status.at("finished").as_bool(), s.finished);
+    EXPECT_EQ(status.at("updated_unix_s").to_number<double>(), obs.now_unix_s);
+    EXPECT_EQ(status.at("controller_pid").as_int64(), ::getpid());
+  };
+  ASSERT_TRUE(wf::run(toy_tool{}, exec, options));
+  EXPECT_GT(polls, 2);
+  auto const status = read_json(dir.path() / wf::status_file_name);
+  EXPECT_EQ(status.at("summary").as_string(), "toy done");
+  for (auto const& t : status.at("trials").as_array()) {
+    EXPECT_EQ(t.at("phase").as_string(), "succeeded");
+    EXPECT_EQ(t.at("training_step_pct").to_number<double>(), 100.0);
+  }
+}
+
+TEST(WorkflowDriver, CancelsTheTrialsOnSigintOnlyWhenAsked) {
+  for (bool const cancel_on_exit : {false, true}) {
+    temp_dir dir;
+    pt::exec::simulated_executor exec(dir.path(), sim_options());
+    wf::run_options options{.run_dir = dir.path(), .cancel_on_exit = cancel_on_exit};
+    options.progress = [](wf::observation const&, wf::step_summary const& s) {
+      if (s.poll == 1) std::raise(SIGINT);
+    };
+    auto const r = wf::run(toy_tool{}, exec, options);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, pt::errc::cancelled);
+    auto const obs = exec.observe().value();
+    ASSERT_EQ(obs.trials.size(), 3u);
+    for (auto const& t : obs.trials)
+      EXPECT_EQ(t.phase, cancel_on_exit ? wf::trial_phase::stopped : wf::trial_phase::running)
+          << t.trial_id << " cancel_on_exit=" << cancel_on_exit;
+  }
+}
+
 }  // namespace

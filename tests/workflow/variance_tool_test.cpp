@@ -488,6 +488,43 @@ TEST(VarianceTool, HighVarianceAndRoughCurvesAreTooHighWithTheSeedsAdvice) {
   EXPECT_NE(std::string(advice[1].as_string()).find("moving average"), std::string::npos);
 }
 
+TEST(VarianceTool, DescribesEachPhaseWithItsDecisionAndProgress) {
+  harness h;
+  auto d = h.tool.describe(h.state, h.obs);
+  EXPECT_EQ(d.phase, "find_workable");
+  EXPECT_EQ(d.decision, "sampling the first model");
+  h.advance();
+  h.set(status("workable-0", trial_phase::failed, {}, pt::protocol::failure_kind::oom));
+  h.advance();
+  d = h.tool.describe(h.state, h.obs);
+  EXPECT_EQ(d.fraction_done, 0.0);
+  EXPECT_NE(d.decision.find("training workable-1"), std::string::npos) << d.decision;
+  EXPECT_NE(d.decision.find("try 2 of 10"), std::string::npos) << d.decision;
+  EXPECT_NE(d.decision.find("workable-0 was not (oom: failed: oom)"), std::string::npos)
+      << d.decision;
+
+  h.set(status("workable-1", trial_phase::succeeded, {{1.0, 9, 0.12}}));
+  h.advance();
+  h.set(status("copy-0", trial_phase::running, {{50.0, 90, 0.5}}));
+  h.finish_copy("copy-1", rising(0.8));
+  h.advance();
+  d = h.tool.describe(h.state, h.obs);
+  EXPECT_EQ(d.phase, "measure");
+  ASSERT_TRUE(d.fraction_done);
+  EXPECT_DOUBLE_EQ(*d.fraction_done, 1.5 / 5.0);  // copy-1 done, copy-0 half way
+  EXPECT_NE(d.decision.find("workable-1 (model-"), std::string::npos) << d.decision;
+  EXPECT_NE(d.decision.find("1 finished, 0 retrying after a failure, 0 left out"),
+            std::string::npos)
+      << d.decision;
+
+  for (std::size_t c = 0; c < 5; ++c) h.finish_copy("copy-" + std::to_string(c), rising(0.8));
+  h.advance();
+  d = h.tool.describe(h.state, h.obs);
+  EXPECT_EQ(d.phase, "done");
+  EXPECT_EQ(d.fraction_done, 1.0);
+  EXPECT_EQ(d.decision, h.tool.result_of(h.state).summary);
+}
+
 TEST(VarianceTool, ARecordedTrialMissingFromTheObservationIsLaunchedAgain) {
   harness h;
   h.to_measure();

@@ -7,11 +7,16 @@
 ///   - the state file <run_dir>/<Tool::state_file_name> = {"schema_version": N, ...state}; a run
 ///     resumes from it; a newer schema_version is refused; a broken file is an error (never
 ///     overwritten);
-///   - the launch journal <run_dir>/launches.json records each launch's intent before it and its
+///   - the command journal <run_dir>/launches.json records each launch's intent before it and its
 ///     completion after it, so a restart never launches a trial twice (an intent without its
-///     completion: the executor is asked whether the trial exists before it is relaunched);
+///     completion: the executor is asked whether the trial exists before it is relaunched); it
+///     also holds the step's other commands (new desired pcts, stops) until they are done, and a
+///     restart replays them (both are idempotent), so a kill between persisting and acting loses
+///     none of them;
+///   - <run_dir>/status.json: where the run stands after each poll (the tool's phase and last
+///     decision, every trial's phase and progress), for proxytask-status and progress lines;
 ///   - SIGINT / SIGTERM: the run persists and returns errc::cancelled at the next loop boundary;
-///     the trials keep running, and running again resumes.
+///     the trials keep running (unless run_options::cancel_on_exit), and running again resumes.
 
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/error.hpp>
@@ -45,10 +50,12 @@ namespace proxytask::workflow {
 
 /// The lock file of a run directory (holds the controller's pid).
 inline constexpr std::string_view lock_file_name = ".lock";
-/// The launch journal of a run directory.
+/// The command journal of a run directory (launch intents and the step's pending commands).
 inline constexpr std::string_view launch_journal_file_name = "launches.json";
 /// The schema version of launches.json.
 inline constexpr int launch_journal_schema_version = 1;
+/// Where the run stands, rewritten after every poll.
+inline constexpr std::string_view status_file_name = "status.json";
 
 /// What one loop of the driver did, for progress reports.
 struct step_summary {
@@ -57,7 +64,10 @@ struct step_summary {
   std::size_t desired_pct_changes = 0;
   std::size_t stops = 0;
   bool finished = false;
-  std::string summary;  ///< finish's summary, when finished
+  std::string summary;         ///< finish's summary, when finished
+  std::string_view tool_name;  ///< Tool::tool_name, else its state file's name
+  tool_progress progress;      ///< the tool's description of its next state
+  double started_unix_s = 0;   ///< when this controller started (the first observation's time)
 };
 
 /// How run() runs.
@@ -68,6 +78,9 @@ struct run_options {
   std::size_t max_polls = 0;
   /// Called after each loop has acted (optional).
   std::function<void(observation const&, step_summary const&)> progress = nullptr;
+  /// On SIGINT / SIGTERM, cancel the running and pending trials before returning (default: they
+  /// keep running, and the next run re-attaches to them).
+  bool cancel_on_exit = false;
 };
 
 namespace detail {
@@ -150,7 +163,12 @@ struct journal_entry {
   bool launched = false;  ///< the executor's launch returned successfully
 };
 
-/// launches.json: {"schema_version": 1, "launches": [{"trial_id", "launched", "launch": {...}}]}
+/// A command of the current step other than a launch or finish (replayed after a restart).
+using pending_command = std::variant<set_desired_pct, stop_trial>;
+
+/// launches.json: {"schema_version": 1, "launches": [{"trial_id", "launched", "launch": {...}}],
+/// "pending": [{"command": "set_desired_pct", "trial_id", "pct"} | {"command": "stop_trial",
+/// "trial_id"}]}
 class launch_journal {
  public:
   static result<launch_journal> load(std::filesystem::path path) {
@@ -181,6 +199,15 @@ class launch_journal {
       if (!(*launched)->is_bool()) return (at / "launched").fail("expected true or false");
       j.entries_.push_back({std::move(*l), (*launched)->get_bool()});
     }
+    if (auto const* p = o.if_contains("pending")) {
+      auto const pending = read_json_array(*p, where / "pending");
+      if (!pending) return pending.error();
+      for (std::size_t i = 0; i < (*pending)->size(); ++i) {
+        auto c = read_pending((**pending)[i], where / "pending" / i);
+        if (!c) return c.error();
+        j.pending_.push_back(std::move(*c));
+      }
+    }
     return j;
   }
 
@@ -190,9 +217,19 @@ class launch_journal {
       launches.push_back({{"trial_id", e.launch.trial_id},
                           {"launched", e.launched},
                           {"launch", boost::json::value_from(e.launch)}});
+    boost::json::array pending;
+    for (auto const& c : pending_) {
+      if (auto const* d = std::get_if<set_desired_pct>(&c))
+        pending.push_back(
+            {{"command", "set_desired_pct"}, {"trial_id", d->trial_id}, {"pct", d->pct}});
+      else
+        pending.push_back(
+            {{"command", "stop_trial"}, {"trial_id", std::get<stop_trial>(c).trial_id}});
+    }
     return write_json_file(path_,
                            boost::json::object{{"schema_version", launch_journal_schema_version},
-                                               {"launches", std::move(launches)}});
+                                               {"launches", std::move(launches)},
+                                               {"pending", std::move(pending)}});
   }
 
   journal_entry* find(std::string_view trial_id) {
@@ -202,11 +239,95 @@ class launch_journal {
   }
   void add_intent(launch_trial l) { entries_.push_back({std::move(l), false}); }
   std::vector<journal_entry>& entries() noexcept { return entries_; }
+  /// The commands persisted before acting and not yet known to be done.
+  std::vector<pending_command>& pending() noexcept { return pending_; }
 
  private:
+  static result<pending_command> read_pending(boost::json::value const& v,
+                                              json_location const& where) {
+    auto const o = read_json_object(v, where);
+    if (!o) return o.error();
+    auto const kind = read_json_member(**o, "command", where, read_json_string);
+    if (!kind) return kind.error();
+    auto id = read_json_member(**o, "trial_id", where, read_json_string);
+    if (!id) return id.error();
+    if (*kind == "stop_trial") return pending_command(stop_trial{std::move(*id)});
+    if (*kind != "set_desired_pct")
+      return (where / "command")
+          .fail("unknown command \"" + *kind + "\" (expected set_desired_pct or stop_trial)");
+    auto const pct = read_json_member(**o, "pct", where, read_json_non_negative);
+    if (!pct) return pct.error();
+    return pending_command(set_desired_pct{std::move(*id), *pct});
+  }
+
   std::filesystem::path path_;
   std::vector<journal_entry> entries_;
+  std::vector<pending_command> pending_;
 };
+
+/// Sends one journalled command to the executor.
+template <exec::executor Exec>
+result<void> act_on(Exec& exec, pending_command const& c) {
+  if (auto const* d = std::get_if<set_desired_pct>(&c))
+    return exec.set_desired_pct(d->trial_id, d->pct);
+  return exec.cancel(std::get<stop_trial>(c).trial_id);
+}
+
+/// The tool's name for people: Tool::tool_name, else its state file's name.
+template <class Tool>
+constexpr std::string_view tool_name_of() noexcept {
+  if constexpr (requires { std::string_view(Tool::tool_name); })
+    return Tool::tool_name;
+  else
+    return Tool::state_file_name;
+}
+
+/// The tool's description of `s` (empty when the tool has no describe()).
+template <class Tool>
+tool_progress describe(Tool const& tool, typename Tool::state const& s, observation const& obs) {
+  if constexpr (describable<Tool>)
+    return tool.describe(s, obs);
+  else
+    return {};
+}
+
+/// status.json's document after a poll.
+inline boost::json::object status_document(observation const& obs, step_summary const& summary) {
+  boost::json::array trials;
+  for (auto const& t : obs.trials) {
+    boost::json::object o{{"trial_id", t.trial_id}, {"phase", to_string(t.phase)}};
+    if (t.failure) {
+      o["failure"] = protocol::to_string(*t.failure);
+      o["failure_message"] = t.failure_message;
+    }
+    if (!t.metrics.points.empty()) {
+      o["training_step_pct"] = json_number(t.metrics.points.back().training_step_pct);
+      o["accuracy"] = json_number(t.metrics.points.back().accuracy);
+    }
+    trials.push_back(std::move(o));
+  }
+  boost::json::object doc{{"tool", summary.tool_name},
+                          {"phase", summary.progress.phase},
+                          {"decision", summary.progress.decision},
+                          {"controller_pid", static_cast<std::int64_t>(::getpid())},
+                          {"started_unix_s", json_number(summary.started_unix_s)},
+                          {"updated_unix_s", json_number(obs.now_unix_s)},
+                          {"finished", summary.finished},
+                          {"summary", summary.summary},
+                          {"trials", std::move(trials)}};
+  if (summary.progress.fraction_done)
+    doc["fraction_done"] = json_number(*summary.progress.fraction_done);
+  return doc;
+}
+
+/// cancel_on_exit: cancels every trial that is running or pending.
+template <exec::executor Exec>
+void cancel_unfinished(Exec& exec) {
+  auto const obs = exec.observe();
+  if (!obs) return;  // the cancellation error is the one to report
+  for (auto const& t : obs->trials)
+    if (!is_terminal(t.phase)) (void)exec.cancel(t.trial_id);
+}
 
 /// The tool's state from its state file, or nullopt when there is none.
 template <class Tool>
@@ -304,12 +425,26 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
       if (auto const r = journal->save(); !r) return r.error();
     }
   }
+  // Commands persisted by a controller that was killed before it had done them all.
+  if (!journal->pending().empty()) {
+    for (auto const& c : journal->pending())
+      if (auto const r = detail::act_on(exec, c); !r) return r.error();
+    journal->pending().clear();
+    if (auto const r = journal->save(); !r) return r.error();
+  }
 
+  auto const interrupted = [&] {
+    if (options.cancel_on_exit) detail::cancel_unfinished(exec);
+    return detail::cancelled_error(run_dir, options.cancel_on_exit
+                                                ? "interrupted by a signal (trials cancelled)"
+                                                : "interrupted by a signal");
+  };
+  double started_unix_s = -1;
   for (std::size_t poll = 0;; ++poll) {
-    if (detail::cancel_requested)
-      return detail::cancelled_error(run_dir, "interrupted by a signal");
+    if (detail::cancel_requested) return interrupted();
     auto const obs = exec.observe();
     if (!obs) return obs.error();
+    if (started_unix_s < 0) started_unix_s = obs->now_unix_s;
     // The controller's heartbeat in every running trial's directory: a trainer whose controller
     // is gone for longer than its threshold (15 minutes by default) stops gracefully.
     for (auto const& t : obs->trials)
@@ -320,19 +455,29 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
           return r.error();
     auto stepped = tool.advance(state, *obs);
 
-    // Persist before acting: the launch intents, then the next state.
-    bool new_intents = false;
-    for (auto const& c : stepped.commands)
+    // Persist before acting: the launch intents and the other commands, then the next state.
+    bool journal_changed = false;
+    for (auto const& c : stepped.commands) {
       if (auto const* l = std::get_if<launch_trial>(&c); l && !journal->find(l->trial_id)) {
         journal->add_intent(*l);
-        new_intents = true;
+        journal_changed = true;
+      } else if (auto const* d = std::get_if<set_desired_pct>(&c)) {
+        journal->pending().emplace_back(*d);
+        journal_changed = true;
+      } else if (auto const* x = std::get_if<stop_trial>(&c)) {
+        journal->pending().emplace_back(*x);
+        journal_changed = true;
       }
-    if (new_intents)
+    }
+    if (journal_changed)
       if (auto const r = journal->save(); !r) return r.error();
     if (auto const r = detail::save_state<Tool>(state_path, stepped.next); !r) return r.error();
 
     step_summary summary;
     summary.poll = poll;
+    summary.tool_name = detail::tool_name_of<Tool>();
+    summary.progress = detail::describe(tool, stepped.next, *obs);
+    summary.started_unix_s = started_unix_s;
     std::optional<boost::json::value> outcome;
     for (auto const& c : stepped.commands) {
       result<void> acted = std::visit(
@@ -368,11 +513,18 @@ result<boost::json::value> run(Tool const& tool, Exec& exec, run_options const& 
           c);
       if (!acted) return acted.error();
     }
+    if (!journal->pending().empty()) {
+      journal->pending().clear();
+      if (auto const r = journal->save(); !r) return r.error();
+    }
     state = std::move(stepped.next);
+    if (auto const r =
+            write_json_file(run_dir / status_file_name, detail::status_document(*obs, summary));
+        !r)
+      return r.error();
     if (options.progress) options.progress(*obs, summary);
     if (outcome) return std::move(*outcome);
-    if (detail::cancel_requested)
-      return detail::cancelled_error(run_dir, "interrupted by a signal");
+    if (detail::cancel_requested) return interrupted();
     exec.wait_for_next_poll();
     if (options.max_polls != 0 && poll + 1 >= options.max_polls)
       return detail::cancelled_error(run_dir, "stopped after " + std::to_string(options.max_polls) +

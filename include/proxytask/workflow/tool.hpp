@@ -127,6 +127,14 @@ struct step {
   std::vector<command> commands;
 };
 
+/// How a tool describes where it stands, for progress lines and status.json.
+struct tool_progress {
+  std::string phase;     ///< e.g. "measure"
+  std::string decision;  ///< the last decision and why, one sentence
+  /// The fraction of the tool's work done, in [0, 1], when the tool can tell (for estimates).
+  std::optional<double> fraction_done;
+};
+
 /// A type that converts to JSON and back (value_from and try_value_to / value_to overloads).
 template <class T>
 concept json_round_trip =
@@ -141,6 +149,15 @@ concept tool = json_round_trip<typename Tool::state> &&
   { Tool::schema_version } -> std::convertible_to<int>;
   { t.initial() } -> std::same_as<typename Tool::state>;
   { t.advance(s, o) } -> std::same_as<step<typename Tool::state>>;
+};
+
+/// A tool that can describe its state (optional; the driver puts it in status.json and the
+/// progress line): `t.describe(state, observation)` (pure, like advance) and `Tool::tool_name`.
+template <class Tool>
+concept describable = tool<Tool> &&
+    requires(Tool const& t, typename Tool::state const& s, observation const& o) {
+  { t.describe(s, o) } -> std::same_as<tool_progress>;
+  { Tool::tool_name } -> std::convertible_to<std::string_view>;
 };
 
 // ---- JSON conversions -------------------------------------------------------------------------

@@ -172,6 +172,8 @@ class variance_tool {
   /// reference tool: MEASUREMENT_RESULT_FILE_NAME
   static constexpr std::string_view result_file_name = "variance_and_smoothness.json";
   static constexpr int schema_version = 1;
+  /// For progress lines and status.json.
+  static constexpr std::string_view tool_name = "variance measurement";
 
   /// @param[in] sampler the search space: a model for a seed; it must be deterministic (advance
   ///                    calls it once per try and records the spec in the state)
@@ -193,6 +195,10 @@ class variance_tool {
   /// @param[in] s   the current state
   /// @param[in] obs the statuses of the run's trials
   step<state> advance(state const& s, observation const& obs) const;
+
+  /// Where the measurement stands (pure): the phase, the last decision, and the fraction of the
+  /// copies' training done (0 while looking for a workable model).
+  tool_progress describe(state const& s, observation const& obs) const;
 
   /// The finish command of a state in phase done: the result, a one-line summary and
   /// variance_and_smoothness.json (not written when no model was workable).

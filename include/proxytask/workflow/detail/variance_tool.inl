@@ -607,6 +607,57 @@ inline step<variance_state> variance_tool::advance(variance_state const& s,
   return out;
 }
 
+inline tool_progress variance_tool::describe(variance_state const& s,
+                                             observation const& obs) const {
+  tool_progress p;
+  p.phase = std::string(to_string(s.phase));
+  if (s.phase == measurement_phase::find_workable) {
+    p.fraction_done = 0.0;
+    if (s.tries.empty()) {
+      p.decision = "sampling the first model";
+      return p;
+    }
+    auto const& t = s.tries.back();
+    std::string const tried = "try " + std::to_string(s.tries.size()) + " of " +
+                              std::to_string(options_.max_workable_tries);
+    p.decision = "training " + t.trial_id + " (" + t.spec.model_id + ", " + tried + ") to " +
+                 detail::python_float(options_.workable_pct) + "% to see whether it is workable";
+    if (s.tries.size() >= 2) {
+      auto const& before = s.tries[s.tries.size() - 2];
+      p.decision += "; " + before.trial_id + " was not (" +
+                    detail::failure_text(before.failure, before.message) + ")";
+    }
+    return p;
+  }
+  if (s.phase == measurement_phase::measure) {
+    std::size_t done = 0, retrying = 0, left_out = 0;
+    double trained = 0;
+    for (auto const& c : s.copies) {
+      if (c.resolved()) {
+        trained += 1;
+        (c.success() ? done : left_out) += 1;
+        continue;
+      }
+      if (c.attempts.size() > 1) ++retrying;
+      if (c.attempts.empty()) continue;
+      if (auto const* t = obs.find(c.attempts.back().trial_id); t && !t->metrics.points.empty())
+        trained +=
+            std::clamp(t->metrics.points.back().training_step_pct / detail::copy_pct, 0.0, 1.0);
+    }
+    if (!s.copies.empty()) p.fraction_done = trained / static_cast<double>(s.copies.size());
+    auto const& workable = s.tries.at(*s.workable);
+    p.decision = workable.trial_id + " (" + workable.spec.model_id + ") is workable; training " +
+                 std::to_string(s.copies.size()) +
+                 " copies of it to 100%: " + std::to_string(done) + " finished, " +
+                 std::to_string(retrying) + " retrying after a failure, " +
+                 std::to_string(left_out) + " left out";
+    return p;
+  }
+  p.fraction_done = 1.0;
+  p.decision = result_of(s).summary;
+  return p;
+}
+
 inline finish variance_tool::result_of(variance_state const& s) const {
   PROXYTASK_EXPECTS(s.phase == measurement_phase::done,
                     "variance_tool::result_of: the measurement is not done");
