@@ -36,3 +36,31 @@ else()
                  "zlib: ${ZLIB_FOUND}, OpenBLAS: ${PROXYTASK_OPENBLAS_LIBRARY})")
 endif()
 message(STATUS "proxytask: reference trainer ${PROXYTASK_HAS_TRAINER}")
+
+# proxytask::trainer_cuda (proxytask_trainer_cuda): the reference trainer's CUDA back-end
+# (cuda/proxytask/trainer/mlp.cuh: cuBLAS + fused kernels), for nvcc translation units. Only
+# where nvcc was found (PROXYTASK_HAS_CUDA) and zlib (the Fashion-MNIST loader). OpenBLAS is
+# optional here: a GPU machine may lack it (the device check runs on Ubuntu 24.04 without
+# libopenblas-dev). Without it, PROXYTASK_TRAINER_NO_BLAS makes the CPU back-end's gemm portable
+# loops (cpu_backend.hpp): slow, but enough for the GPU tests' CPU reference and for
+# `--device=cpu` on small runs. PROXYTASK_HAS_TRAINER_CUDA says whether the target exists.
+set(PROXYTASK_HAS_TRAINER_CUDA OFF)
+if(PROXYTASK_HAS_CUDA AND ZLIB_FOUND)
+  add_library(proxytask_trainer_cuda INTERFACE)
+  add_library(proxytask::trainer_cuda ALIAS proxytask_trainer_cuda)
+  set_target_properties(proxytask_trainer_cuda PROPERTIES EXPORT_NAME trainer_cuda)
+  target_link_libraries(proxytask_trainer_cuda INTERFACE proxytask::cuda CUDA::cublas ZLIB::ZLIB)
+  if(PROXYTASK_OPENBLAS_INCLUDE_DIR AND PROXYTASK_OPENBLAS_LIBRARY)
+    target_include_directories(proxytask_trainer_cuda SYSTEM INTERFACE
+                               "${PROXYTASK_OPENBLAS_INCLUDE_DIR}")
+    target_link_libraries(proxytask_trainer_cuda INTERFACE "${PROXYTASK_OPENBLAS_LIBRARY}")
+    set(proxytask_trainer_cuda_blas "OpenBLAS")
+  else()
+    target_compile_definitions(proxytask_trainer_cuda INTERFACE PROXYTASK_TRAINER_NO_BLAS=1)
+    set(proxytask_trainer_cuda_blas "no BLAS: portable loops for the CPU back-end")
+  endif()
+  set(PROXYTASK_HAS_TRAINER_CUDA ON)
+  message(STATUS "proxytask: reference trainer CUDA back-end ON (${proxytask_trainer_cuda_blas})")
+else()
+  message(STATUS "proxytask: reference trainer CUDA back-end OFF (needs nvcc and zlib1g-dev)")
+endif()

@@ -3,7 +3,11 @@
 /// Checkpoints of a training run, so that model selection can continue training a model and a
 /// killed trial can resume: save_checkpoint writes every parameter, optimizer and EMA array with
 /// write_file_atomically; load_checkpoint reads and validates one; resume_trainer rebuilds an
-/// mlp_trainer that continues with the same bits as the uninterrupted run.
+/// mlp_trainer that continues with the same bits as the uninterrupted run. The functions are
+/// templates over the trainer's back-end: a GPU trainer (cuda/proxytask/trainer/mlp.cuh) copies
+/// its arrays to the host and writes the same format, and resumes from a CPU run's file as a CPU
+/// trainer resumes from its. This header includes no back-end: include
+/// <proxytask/trainer/mlp.hpp> (CPU) or <proxytask/trainer/mlp.cuh> (CUDA) too.
 ///
 /// The format (version 1), every number little-endian:
 ///
@@ -21,7 +25,7 @@
 
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/error.hpp>
-#include <proxytask/trainer/mlp.hpp>
+#include <proxytask/trainer/basic_mlp_trainer.hpp>
 #include <proxytask/trainer/search_space.hpp>
 
 #include <bit>
@@ -29,6 +33,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -172,8 +177,12 @@ inline std::uint64_t config_hash(training_config const& c) noexcept {
   return detail::fnv1a(w.str());
 }
 
-/// The bytes of a checkpoint of `t` (the format above).
-inline std::string checkpoint_bytes(mlp_trainer const& t) {
+namespace detail {
+
+/// The bytes of a checkpoint of a trainer's host arrays (the format above).
+template <class Trainer>
+std::string checkpoint_bytes_of(Trainer const& t, std::span<float const> params,
+                                trainer_state const& state) {
   detail::byte_writer w;
   w.bytes(std::string_view(detail::checkpoint_magic, sizeof detail::checkpoint_magic));
   w.u32(checkpoint_version);
@@ -185,20 +194,45 @@ inline std::string checkpoint_bytes(mlp_trainer const& t) {
   w.f64(t.spec().dropout);
   w.u32(static_cast<std::uint32_t>(t.config().opt));
   w.u64(config_hash(t.config()));
-  w.u64(static_cast<std::uint64_t>(t.state().step));
-  auto const params = t.parameters();
+  w.u64(static_cast<std::uint64_t>(state.step));
   w.floats(std::vector<float>(params.begin(), params.end()));
-  w.floats(t.state().moment1);
-  w.floats(t.state().moment2);
-  w.floats(t.state().ema);
+  w.floats(state.moment1);
+  w.floats(state.moment2);
+  w.floats(state.ema);
   w.u64(detail::fnv1a(w.str()));
   return std::move(w.str());
 }
 
+}  // namespace detail
+
+/// The bytes of a checkpoint of a CPU trainer `t` (the format above).
+template <class Backend>
+requires backend_context<Backend>::host_memory std::string checkpoint_bytes(
+    basic_mlp_trainer<Backend> const& t) {
+  return detail::checkpoint_bytes_of(t, t.parameters(), t.state());
+}
+
+/// The bytes of a checkpoint of `t` on any back-end (a GPU copies its arrays to the host).
+/// @returns the bytes, or the back-end's error (t.status())
+template <class Backend>
+result<std::string> try_checkpoint_bytes(basic_mlp_trainer<Backend> const& t) {
+  if constexpr (backend_context<Backend>::host_memory) {
+    return checkpoint_bytes(t);
+  } else {
+    auto const s = t.snapshot();
+    if (!s) return s.error();
+    return detail::checkpoint_bytes_of(t, s->parameters, s->state);
+  }
+}
+
 /// Writes a checkpoint of `t` to `path` atomically (a reader sees the old file or the new one).
-/// @returns write_file_atomically's error, naming the path
-inline result<void> save_checkpoint(std::filesystem::path const& path, mlp_trainer const& t) {
-  return write_file_atomically(path, checkpoint_bytes(t));
+/// @returns write_file_atomically's error, naming the path; a GPU's error copying the arrays
+template <class Backend>
+result<void> save_checkpoint(std::filesystem::path const& path,
+                             basic_mlp_trainer<Backend> const& t) {
+  auto const bytes = try_checkpoint_bytes(t);
+  if (!bytes) return bytes.error();
+  return write_file_atomically(path, *bytes);
 }
 
 /// Parses checkpoint bytes (load_checkpoint without the read; `path` names them in errors).
@@ -311,18 +345,24 @@ inline result<checkpoint> load_checkpoint(std::filesystem::path const& path) {
 }
 
 /// Loads a checkpoint and rebuilds the trainer it was saved from, for the expected model and
-/// config; training on with the same batches gives the same bits as the uninterrupted run.
+/// config, on the back-end `policy` (the CPU by default); training on with the same batches
+/// gives the same bits as the uninterrupted run (on the CPU; a GPU continues within float
+/// rounding of it).
 /// @param[in] path     the checkpoint
 /// @param[in] spec     the model the caller expects
 /// @param[in] features the input width
 /// @param[in] config   the config to continue with (total_steps may differ from the saved run's:
 ///                     model selection continuing training; nothing else may)
 /// @param[in] classes  the number of classes
+/// @param[in] policy   the back-end (backend::cpu, backend::cuda.on(stream))
 /// @returns the trainer at the saved step; load_checkpoint's errors; errc::invalid_argument
-///          naming the file when its model, shape or config differs from the expected one
-inline result<mlp_trainer> resume_trainer(std::filesystem::path const& path, mlp_spec const& spec,
-                                          std::size_t features, training_config const& config,
-                                          std::size_t classes = 10) {
+///          naming the file when its model, shape or config differs from the expected one; the
+///          back-end's error (no device, out of memory)
+template <class Backend = backend::cpu_t>
+result<basic_mlp_trainer<Backend>> resume_trainer(std::filesystem::path const& path,
+                                                  mlp_spec const& spec, std::size_t features,
+                                                  training_config const& config,
+                                                  std::size_t classes = 10, Backend policy = {}) {
   auto c = load_checkpoint(path);
   if (!c) return c.error();
   auto mismatch = [&](std::string const& what) {
@@ -342,9 +382,11 @@ inline result<mlp_trainer> resume_trainer(std::filesystem::path const& path, mlp
   bool const ema = config.ema_decay > 0.0;
   if (c->state.ema.empty() == ema)
     return mismatch("the checkpoint's EMA does not match the config's ema_decay");
-  mlp_trainer t(spec, features, config, classes);
-  t.restore(std::move(c->parameters), std::move(c->state));
-  return t;
+  auto t = basic_mlp_trainer<Backend>::create(spec, features, config, classes, policy);
+  if (!t) return t.error();
+  t->restore(std::move(c->parameters), std::move(c->state));
+  if (auto const s = t->status(); !s) return s.error();
+  return std::move(*t);
 }
 
 }  // namespace proxytask::trainer

@@ -1,9 +1,9 @@
 #pragma once
 /// @file
 /// The CPU back-end of the reference trainer: the small set of operations the training loop
-/// (mlp.hpp) is written in, on host float arrays. The back-end is the first argument
-/// (backend::cpu, STYLE.md 2.3); a CUDA back-end (cuBLAS + small fused kernels, in
-/// cuda/proxytask/trainer/) is to provide the same operations on device memory, so the loop
+/// (basic_mlp_trainer.hpp) is written in, on host float arrays. The back-end is the first
+/// argument (backend::cpu, STYLE.md 2.3); the CUDA back-end (cuBLAS + small fused kernels,
+/// cuda/proxytask/trainer/mlp.cuh) provides the same operations on device memory, so the loop
 /// above them stays one code path. All matrices are row-major and contiguous.
 ///
 /// | operation               | computes                                                     |
@@ -25,12 +25,14 @@
 ///
 /// Determinism: every loop here runs on the calling thread in a fixed order, so its results are
 /// the same bits for the same inputs. cblas_sgemm is OpenBLAS's: with one OpenBLAS thread it is
-/// deterministic. What we measured with OpenBLAS 0.3.21 (Debian 12, AMD EPYC, 784-256-10 and
-/// 784-1024-512-10, batches 1, 64, 256, 40 steps): two runs with 2 threads gave the same bits,
-/// but not the bits of the 1-thread run (batches >= 64; the threaded split changes the rounding).
-/// OpenBLAS does not promise run-to-run reproducibility with threads, so the reproducibility
-/// claim (and the resume-equals-uninterrupted test) is for 1 thread (set_blas_threads(1)); a run
-/// must also be resumed with the thread count it was started with to continue bit for bit.
+/// deterministic. (A build without OpenBLAS, PROXYTASK_TRAINER_NO_BLAS, uses portable loops
+/// instead: slow, but deterministic with any thread count.) What we measured with OpenBLAS 0.3.21
+/// (Debian 12, AMD EPYC, 784-256-10 and 784-1024-512-10, batches 1, 64, 256, 40 steps): two runs
+/// with 2 threads gave the same bits, but not the bits of the 1-thread run (batches >= 64; the
+/// threaded split changes the rounding). OpenBLAS does not promise run-to-run reproducibility with
+/// threads, so the reproducibility claim (and the resume-equals-uninterrupted test) is for 1 thread
+/// (set_blas_threads(1)); a run must also be resumed with the thread count it was started with to
+/// continue bit for bit.
 ///
 /// Threads: OpenBLAS's thread count is process-wide (openblas_set_num_threads), not per call, so
 /// the operations ignore backend::cpu_t::threads; a trainer process calls set_blas_threads once.
@@ -40,9 +42,12 @@
 #include <proxytask/core/backend.hpp>
 #include <proxytask/core/config.hpp>
 #include <proxytask/trainer/detail/layer_math.hpp>
+#include <proxytask/trainer/detail/operation_types.hpp>
 #include <proxytask/trainer/search_space.hpp>
 
+#if !defined(PROXYTASK_TRAINER_NO_BLAS)
 #include <cblas.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -60,16 +65,29 @@ namespace proxytask::trainer {
 /// @param[in] threads at least 1
 inline void set_blas_threads(int threads) {
   PROXYTASK_EXPECTS(threads >= 1, "set_blas_threads: at least one thread");
+#if !defined(PROXYTASK_TRAINER_NO_BLAS)
   openblas_set_num_threads(threads);
+#endif
 }
 
-/// OpenBLAS's current thread count.
-inline int blas_threads() noexcept { return openblas_get_num_threads(); }
+/// OpenBLAS's current thread count (1 without BLAS).
+inline int blas_threads() noexcept {
+#if !defined(PROXYTASK_TRAINER_NO_BLAS)
+  return openblas_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+/// Whether gemm is OpenBLAS's (false: the portable loops of a build without BLAS).
+inline constexpr bool has_blas =
+#if !defined(PROXYTASK_TRAINER_NO_BLAS)
+    true;
+#else
+    false;
+#endif
 
 // --- linear algebra -------------------------------------------------------------------------
-
-/// Whether gemm reads a matrix as stored or transposed.
-enum class transpose : bool { no = false, yes = true };
 
 /// C (m x n) = alpha op(A) op(B) + beta C, all row-major and contiguous: op(A) is m x k (A is
 /// m x k, or k x m when transposed), op(B) is k x n (B is k x n, or n x k when transposed).
@@ -84,12 +102,32 @@ inline void gemm(backend::cpu_t, transpose trans_a, transpose trans_b, std::size
   if (m == 0 || n == 0) return;
   bool const ta = trans_a == transpose::yes;
   bool const tb = trans_b == transpose::yes;
+#if !defined(PROXYTASK_TRAINER_NO_BLAS)
   // cblas rejects a leading dimension of 0 even for an empty inner dimension.
   auto const lda = static_cast<int>(std::max<std::size_t>(1, ta ? m : k));
   auto const ldb = static_cast<int>(std::max<std::size_t>(1, tb ? k : n));
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a.data(), lda,
               b.data(), ldb, beta, c.data(), static_cast<int>(n));
+#else
+  // The portable loops of a build without BLAS (PROXYTASK_TRAINER_NO_BLAS: the CUDA build on a
+  // machine without OpenBLAS, where the CPU back-end is the GPU tests' reference): slow, exact
+  // in their own fixed order, as BLAS does not read C when beta is 0.
+  float* const cd = c.data();
+  for (std::size_t i = 0; i < m * n; ++i) cd[i] = beta == 0.0f ? 0.0f : beta * cd[i];
+  for (std::size_t i = 0; i < m; ++i) {
+    float* const row = cd + i * n;
+    for (std::size_t p = 0; p < k; ++p) {
+      float const aip = alpha * (ta ? a[p * m + i] : a[i * k + p]);
+      if (tb) {
+        for (std::size_t j = 0; j < n; ++j) row[j] += aip * b[j * k + p];
+      } else {
+        float const* const brow = b.data() + p * n;
+        for (std::size_t j = 0; j < n; ++j) row[j] += aip * brow[j];
+      }
+    }
+  }
+#endif
 }
 
 /// Z (rows x cols) += b, b (cols) added to every row.
@@ -173,8 +211,8 @@ inline void dropout_mask(backend::cpu_t, std::uint64_t seed, std::int64_t step, 
   PROXYTASK_EXPECTS(p >= 0.0 && p < 1.0, "dropout_mask: p in [0, 1)");
   PROXYTASK_EXPECTS(step >= 0 && layer < (1u << 24), "dropout_mask: step >= 0, layer < 2^24");
   PROXYTASK_EXPECTS(mask.size() / 4 < (std::size_t{1} << 32), "dropout_mask: too many elements");
-  auto const threshold = static_cast<std::uint32_t>(std::llround(p * 16777216.0));
-  float const scale = static_cast<float>(1.0 / (1.0 - p));
+  std::uint32_t const threshold = detail::dropout_threshold(p);
+  float const scale = detail::dropout_scale(p);
   std::size_t const n = mask.size();
   for (std::size_t i = 0; i < n; i += 4) {
     r123array4x32 const w =
@@ -248,11 +286,6 @@ inline void scale(backend::cpu_t, std::span<float> x, float factor) noexcept {
   for (float& v : x) v *= factor;
 }
 
-/// The global-norm clipping factor: min(1, max_norm / norm); 1 when max_norm is 0 (off).
-inline double clip_factor(double norm, double max_norm) noexcept {
-  return max_norm > 0.0 && norm > max_norm ? max_norm / norm : 1.0;
-}
-
 // --- optimizers -----------------------------------------------------------------------------
 
 /// One SGD-with-momentum update (PyTorch's form): g' = grad_scale g + weight_decay w;
@@ -270,16 +303,6 @@ inline void sgd_momentum_step(backend::cpu_t, std::span<float> w, std::span<floa
     w[i] -= lr * vi;
   }
 }
-
-/// Adam's hyper-parameters at one step.
-struct adam_parameters {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float epsilon = 1e-8f;
-  float weight_decay = 0.0f;  ///< decoupled (AdamW): w -= lr weight_decay w
-  std::int64_t t = 1;         ///< the step number, from 1 (bias correction 1 - beta^t)
-};
 
 /// One Adam update with bias correction (Kingma and Ba 2015) and decoupled weight decay
 /// (Loshchilov and Hutter 2019): g' = grad_scale g; m = b1 m + (1 - b1) g';

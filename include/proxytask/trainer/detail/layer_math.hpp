@@ -1,9 +1,9 @@
 #pragma once
 /// @file
-/// Per-element math of the trainer's operations, shared by the CPU back-end and (later) the CUDA
-/// kernels (PROXYTASK_HD only, STYLE.md 2.3): the activations and their derivatives, and the
-/// Philox draws behind initialisation, dropout masks and the data order, so that both back-ends
-/// draw the same numbers.
+/// Per-element math of the trainer's operations, shared by the CPU back-end and the CUDA
+/// kernels (cuda/proxytask/trainer/detail/mlp_kernels.cuh) (PROXYTASK_HD only, STYLE.md 2.3): the
+/// activations and their derivatives, and the Philox draws behind initialisation, dropout masks and
+/// the data order, so that both back-ends draw the same numbers.
 
 #include <proxytask/core/config.hpp>
 #include <proxytask/stats/philox.hpp>
@@ -83,6 +83,15 @@ PROXYTASK_HD inline r123array4x32 philox_block(std::uint64_t seed, stream purpos
 PROXYTASK_HD constexpr float to_open_unit(std::uint32_t u) noexcept {
   return (static_cast<float>(u >> 8) + 0.5f) * (1.0f / 16777216.0f);
 }
+
+/// The dropout threshold of rate p on the top 24 bits of a draw: round(p 2^24) (host only: both
+/// back-ends compute it here, so they keep the same elements).
+inline std::uint32_t dropout_threshold(double p) noexcept {
+  return static_cast<std::uint32_t>(std::llround(p * 16777216.0));
+}
+
+/// The scale of a kept element, 1 / (1 - p) rounded to float (host only, as dropout_threshold).
+inline float dropout_scale(double p) noexcept { return static_cast<float>(1.0 / (1.0 - p)); }
 
 /// True when a dropout draw keeps its element: the top 24 bits reach round(p * 2^24).
 PROXYTASK_HD constexpr bool keeps(std::uint32_t u, std::uint32_t threshold24) noexcept {
