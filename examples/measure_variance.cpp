@@ -9,8 +9,10 @@
 //   proxytask-measure-variance RUN_DIR [options] [-- TRAINER COMMAND ...]
 //
 // By default the trials run the reference trainer (proxytask-reference-trainer, found next to
-// this program) on its MLP search space, as local processes. Any other trainer that speaks the
-// trial protocol runs the same way: give its command after "--" and its search space with
+// this program) on its MLP search space, as local processes (--executor inprocess runs the same
+// trainer on threads of this process; --executor simulated, synthetic curves). Any other trainer
+// that speaks the trial protocol runs the same way: give its command after "--" and its search
+// space with
 // --search-space or --search-space-command. The run resumes after a kill or Ctrl-C: run the same
 // command again (the options are recorded in RUN_DIR/variance_options.json, and a resume with
 // different ones is refused). `proxytask-status RUN_DIR` shows where it stands.
@@ -21,6 +23,7 @@
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
+#include <proxytask/exec/in_process.hpp>
 #include <proxytask/exec/local_process.hpp>
 #include <proxytask/exec/simulated.hpp>
 #include <proxytask/protocol/model_spec.hpp>
@@ -29,6 +32,7 @@
 #include <proxytask/workflow/search_space.hpp>
 #include <proxytask/workflow/variance_tool.hpp>
 #if PROXYTASK_HAS_TRAINER
+#include <proxytask/trainer/reference_program.hpp>
 #include <proxytask/trainer/search_space.hpp>
 #endif
 
@@ -74,14 +78,16 @@ Run the same command again to resume an interrupted run.
 
 Trials:
   --executor E            local (default): each trial a local process;
+                          inprocess: the reference trainer on threads of this
+                          process (no trainer command; trials die with it);
                           simulated: synthetic learning curves under a virtual
                           clock (hours of training in milliseconds; for trying
                           the tool and its settings)
   -- TRAINER ...          the trainer command (local; default: the reference
                           trainer, proxytask-reference-trainer, next to this
                           program)
-  --max-concurrent N      trials running at once (local; default: the number of
-                          CPU cores)
+  --max-concurrent N      trials running at once (local, inprocess; default: the
+                          number of CPU cores)
   --gpus LIST             comma-separated CUDA device ids: one trial per device
                           at a time, through CUDA_VISIBLE_DEVICES (local)
   --poll-interval S       seconds between polls (default 5; simulated: virtual
@@ -184,7 +190,8 @@ std::variant<settings, usage_error, help_requested> parse_arguments(int argc, ch
                          expected};
     };
     if (name == "--executor") {
-      if (value != "local" && value != "simulated") return bad("local or simulated");
+      if (value != "local" && value != "inprocess" && value != "simulated")
+        return bad("local, inprocess or simulated");
       s.executor = std::string(value);
     } else if (name == "--max-concurrent") {
       auto const n = parse_value<std::size_t>(value);
@@ -234,7 +241,7 @@ std::variant<settings, usage_error, help_requested> parse_arguments(int argc, ch
   s.run_dir = *run_dir;
   if (s.search_space_file && s.search_space_command)
     return usage_error{"--search-space and --search-space-command exclude each other"};
-  if (s.executor == "simulated" && (!s.trainer.empty() || !s.gpus.empty()))
+  if (s.executor != "local" && (!s.trainer.empty() || !s.gpus.empty()))
     return usage_error{"a trainer command and --gpus are for --executor local"};
   s.variance.proxy_args = s.args;
   return s;
@@ -410,6 +417,28 @@ int measure(settings s, char const* argv0) {
   }
   wf::variance_tool const tool(std::move(*sampler), s.variance);
 
+  std::size_t const concurrency =
+      s.max_concurrent != 0 ? s.max_concurrent
+                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  if (s.executor == "inprocess") {
+#if PROXYTASK_HAS_TRAINER
+    pt::exec::in_process_options o;
+    o.max_concurrent = concurrency;
+    o.poll_interval_s = s.poll_interval_s.value_or(5.0);
+    pt::exec::in_process_executor exec(
+        s.run_dir,
+        [](pt::exec::in_process_trial& t) {
+          pt::trainer::reference::program_io io{t.out, t.err, t.stop};
+          return pt::trainer::reference::run_launch(t.args, io);
+        },
+        o);
+    return run_tool(s, tool, exec);
+#else
+    std::cerr << "proxytask-measure-variance: --executor inprocess runs the reference trainer, "
+                 "which this build does not have (it needs zlib and OpenBLAS)\n";
+    return exit_error;
+#endif
+  }
   if (s.executor == "simulated") {
     pt::exec::simulated_options o;
     o.poll_interval_s = s.poll_interval_s.value_or(60.0);
@@ -428,9 +457,7 @@ int measure(settings s, char const* argv0) {
     }
     o.trainer_command = {reference.string()};
   }
-  o.max_concurrent = s.max_concurrent != 0
-                         ? s.max_concurrent
-                         : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  o.max_concurrent = concurrency;
   o.gpu_slots = s.gpus;
   o.poll_interval_s = s.poll_interval_s.value_or(5.0);
   pt::exec::local_process_executor exec(s.run_dir, o);

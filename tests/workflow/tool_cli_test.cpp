@@ -141,6 +141,30 @@ TEST_F(ToolCli, MeasuresOnTheSimulatedExecutorAndPrintsTheVerdicts) {
   EXPECT_EQ(read_json(run_dir / pt::workflow::variance_tool::result_file_name), result);
 }
 
+TEST_F(ToolCli, RunsTheReferenceTrainerInProcess) {
+  // The reference trainer as a C++ callable on the executor's threads, on real data, with the
+  // same files as its process runs write.
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  auto const run_dir = dir_.path() / "run";
+  auto const r = run({measure_variance_program, run_dir.string(), "--executor=inprocess",
+                      "--copies=2", "--max-concurrent=2", "--poll-interval=0.05", "--resamples=100",
+                      "--arg=data_pct=2", "--arg=total_steps=20", "--quiet"},
+                     300s);
+  if (r.code == 1 && r.err.find("this build") != std::string::npos)
+    GTEST_SKIP() << "this build has no reference trainer";
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto const result = read_json(run_dir / pt::workflow::variance_tool::result_file_name);
+  EXPECT_EQ(result.at("copies").as_array().size(), 2u);
+  for (char const* id : {"workable-0", "copy-0", "copy-1"}) {
+    auto const trial = run_dir / "trials" / id;
+    EXPECT_EQ(read_json(trial / "EXIT_STATUS.json").at("exit_code").as_int64(), 0) << id;
+    EXPECT_TRUE(fs::exists(trial / "CHECKPOINT.bin")) << id;
+    auto const out = text_of(trial / "stdout.txt");
+    EXPECT_NE(out.find("\nstopped: "), std::string::npos) << id << ": " << out;
+  }
+}
+
 TEST_F(ToolCli, RefusesToResumeWithOtherOptions) {
   auto const run_dir = dir_.path() / "run";
   ASSERT_EQ(run(simulated(run_dir)).code, 0);
