@@ -22,6 +22,15 @@ inline constexpr char const* status_program = "";
 inline constexpr char const* example_trainer_program = "";
 #endif
 
+// proxytask-latency-calculator: only where the reference trainer (proxytask::trainer) is built.
+#if defined(PROXYTASK_LATENCY_CALCULATOR)
+inline constexpr bool latency_calculator_built = true;
+inline constexpr char const* latency_calculator_program = PROXYTASK_LATENCY_CALCULATOR;
+#else
+inline constexpr bool latency_calculator_built = false;
+inline constexpr char const* latency_calculator_program = "";
+#endif
+
 /// A file's text, or "" when it cannot be read.
 inline std::string text_of(std::filesystem::path const& p) {
   auto const text = read_file(p);

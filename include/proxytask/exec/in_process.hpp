@@ -19,6 +19,8 @@
 ///   - <trial_dir>/EXIT_STATUS.json: {"exit_code"} or {"exception": what()}, written atomically
 ///     when the callable returns (or throws);
 ///   - <trial_dir>/CANCELLED.json: {"cancelled_unix_s"}, written by cancel().
+/// A trial's MODEL_LATENCY.json, written by a separate latency calculator
+/// (workflow/latency_calculator.hpp), is reported as its trial_status::measured_latency.
 ///
 /// In-process trials die with the controller. The destructor requests stop on every running
 /// trial, drops the queued ones and joins the workers (so it waits for the running callables to
@@ -310,6 +312,7 @@ class in_process_executor {
       if (auto const it = trials_.find(id); it != trials_.end()) mine = it->second;
     }
     if (auto const r = detail::read_metrics_into(s, dir); !r) return r.error();
+    if (auto const r = detail::read_measured_latency_into(s, dir); !r) return r.error();
     if (mine) {
       if (mine->cancelled) {
         s.phase = wf::trial_phase::stopped;

@@ -17,6 +17,8 @@
 ///   - <trial_dir>/EXIT_STATUS.json: {"exit_code"} (128 + signal when the trainer died of a
 ///     signal), written atomically (temp file + mv) by the launcher when the trainer exits;
 ///   - <trial_dir>/CANCELLED.json: {"sigterm_unix_s", "sigkill_sent"}, written by cancel().
+/// A trial's MODEL_LATENCY.json, written by a separate latency calculator
+/// (workflow/latency_calculator.hpp), is reported as its trial_status::measured_latency.
 /// The launcher is `/bin/sh -c` in its own process group: it claims the trial, runs the trainer
 /// with the launch convention's argv and environment (protocol::make_launch_command), stdin from
 /// /dev/null, stdout and stderr to <trial_dir>/stdout.txt and stderr.txt, waits for it (ignoring
@@ -496,6 +498,7 @@ class local_process_executor {
     wf::trial_status s;
     s.trial_id = id;
     if (auto const r = detail::read_metrics_into(s, dir); !r) return r.error();
+    if (auto const r = detail::read_measured_latency_into(s, dir); !r) return r.error();
 
     auto const cancelled = read_cancel(id);
     if (!cancelled) return cancelled.error();

@@ -13,9 +13,12 @@
 /// so a run is deterministic for a seed. The clock and each trial's progress are kept in small
 /// JSON files (<run_dir>/simulated_executor.json, <trial_dir>/SIMULATED_TRIAL.json), so a new
 /// simulated_executor on the same run directory (a controller restart) continues the same trials.
+/// A trial's MODEL_LATENCY.json, written by a latency calculator (workflow/latency_calculator.hpp)
+/// running next to the simulation, is reported as its trial_status::measured_latency.
 
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
+#include <proxytask/exec/detail/trial_files.hpp>
 #include <proxytask/exec/executor.hpp>
 #include <proxytask/protocol/controller.hpp>
 #include <proxytask/protocol/failure.hpp>
@@ -234,6 +237,7 @@ class simulated_executor {
         s.metrics = std::move(*metrics);
       else if (metrics.error().code != errc::not_found)
         return metrics.error();
+      if (auto const r = detail::read_measured_latency_into(s, trial_dir(id)); !r) return r.error();
       if (t->phase == workflow::trial_phase::failed) {
         auto const f = protocol::read_failure(trial_dir(id));
         if (!f) return f.error();

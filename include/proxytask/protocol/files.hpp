@@ -24,6 +24,10 @@ inline constexpr std::string_view heartbeat_file_name = "controller_alive_timest
 inline constexpr std::string_view model_spec_file_name = "MODEL_SPEC.json";
 /// Written by the trainer before it exits non-zero: why it failed (trial_failure).
 inline constexpr std::string_view trial_failure_file_name = "TRIAL_FAILURE.json";
+/// Written by a separate latency calculator (the seed's on-premises latency device), read by the
+/// controller: the latency of the trial's model measured where latency matters (model_latency,
+/// protocol/latency.hpp). Not part of the Vertex AI NAS library's files.
+inline constexpr std::string_view model_latency_file_name = "MODEL_LATENCY.json";
 
 namespace detail {
 

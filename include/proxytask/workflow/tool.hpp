@@ -16,6 +16,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -71,6 +72,10 @@ struct trial_status {
   std::optional<protocol::failure_kind> failure;  ///< when failed
   std::string failure_message;
   protocol::trial_metrics metrics;  ///< what TRIAL_TRAINING_METRICS.json holds (maybe empty)
+  /// The latency a separate latency calculator measured for the trial's model (the seed's
+  /// on-premises latency device; protocol/latency.hpp), when one did: a value, or NaN for a
+  /// failed measurement. Tools prefer it to metrics.latency (the trainer's own).
+  std::optional<double> measured_latency;
 };
 
 /// What a tool sees at each poll. Time comes in here (real clock or simulated), never from a
@@ -245,13 +250,15 @@ inline boost::system::result<launch_trial> tag_invoke(boost::json::try_value_to_
   return std::move(*l);
 }
 
-/// {"trial_id", "phase", "failure"? (kind string), "failure_message", "metrics"}
+/// {"trial_id", "phase", "failure"? (kind string), "failure_message", "metrics",
+/// "measured_latency"? (a number, or null for a failed measurement)}
 inline void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, trial_status const& t) {
   boost::json::object o{{"trial_id", t.trial_id},
                         {"phase", to_string(t.phase)},
                         {"failure_message", t.failure_message},
                         {"metrics", boost::json::value_from(t.metrics)}};
   if (t.failure) o["failure"] = protocol::to_string(*t.failure);
+  if (t.measured_latency) o["measured_latency"] = json_number(*t.measured_latency);
   jv = std::move(o);
 }
 
@@ -282,6 +289,15 @@ inline result<trial_status> trial_status_from_json(boost::json::value const& v,
     auto metrics = protocol::trial_metrics_from_json(*m, where / "metrics");
     if (!metrics) return metrics.error();
     t.metrics = std::move(*metrics);
+  }
+  if (auto const* m = (*o)->if_contains("measured_latency")) {
+    if (m->is_null()) {
+      t.measured_latency = std::numeric_limits<double>::quiet_NaN();
+    } else {
+      auto const latency = read_json_double(*m, where / "measured_latency");
+      if (!latency) return latency.error();
+      t.measured_latency = *latency;
+    }
   }
   return t;
 }

@@ -2,8 +2,10 @@
 /// @file
 /// What the local-process and in-process executors share about a trial's directory: the file
 /// names they write, the checks and files of a launch (trial id, MODEL_SPEC.json, the desired
-/// pct), the launch convention's arguments of a trial, EXIT_STATUS.json, and the status of a
-/// trial that has ended (from its exit record, TRIAL_FAILURE.json and the cancelled flag).
+/// pct), the launch convention's arguments of a trial, EXIT_STATUS.json, the status of a trial
+/// that has ended (from its exit record, TRIAL_FAILURE.json and the cancelled flag), and the
+/// latency a separate latency calculator measured (MODEL_LATENCY.json; the simulated executor
+/// reads it through the same function).
 
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/error.hpp>
@@ -11,6 +13,7 @@
 #include <proxytask/exec/executor.hpp>
 #include <proxytask/protocol/controller.hpp>
 #include <proxytask/protocol/failure.hpp>
+#include <proxytask/protocol/latency.hpp>
 #include <proxytask/protocol/launch.hpp>
 #include <proxytask/workflow/tool.hpp>
 
@@ -141,6 +144,19 @@ inline result<void> read_metrics_into(workflow::trial_status& s, std::filesystem
     s.metrics = std::move(*metrics);
   else if (metrics.error().code != errc::not_found)
     return metrics.error();
+  return {};
+}
+
+/// Reads MODEL_LATENCY.json into s.measured_latency (its latency, NaN for a failed measurement;
+/// left nullopt when no latency calculator has written it).
+/// @returns errc::malformed_file naming the file and field for a malformed file; an I/O error
+inline result<void> read_measured_latency_into(workflow::trial_status& s,
+                                               std::filesystem::path const& dir) {
+  auto const latency = protocol::read_model_latency(dir);
+  if (latency)
+    s.measured_latency = latency->latency_ms;
+  else if (latency.error().code != errc::not_found)
+    return latency.error();
   return {};
 }
 
