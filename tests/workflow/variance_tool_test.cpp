@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "command_helpers.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -25,6 +26,9 @@ namespace pt = proxytask;
 namespace wf = proxytask::workflow;
 using pt::protocol::failure_kind;
 using pt::stats::curve_point;
+using pt::testing::commands_json;
+using pt::testing::finish_of;
+using pt::testing::launches;
 using wf::measurement_phase;
 using wf::trial_phase;
 
@@ -63,42 +67,6 @@ wf::trial_status status(std::string id, trial_phase phase, std::vector<curve_poi
   if (failure) t.failure_message = "failed: " + std::string(pt::protocol::to_string(*failure));
   t.metrics.points = std::move(points);
   return t;
-}
-
-std::vector<wf::launch_trial> launches(std::vector<wf::command> const& cs) {
-  std::vector<wf::launch_trial> out;
-  for (auto const& c : cs)
-    if (auto const* l = std::get_if<wf::launch_trial>(&c)) out.push_back(*l);
-  return out;
-}
-
-wf::finish const* finish_of(std::vector<wf::command> const& cs) {
-  for (auto const& c : cs)
-    if (auto const* f = std::get_if<wf::finish>(&c)) return f;
-  return nullptr;
-}
-
-/// Commands as JSON, to compare steps.
-boost::json::value commands_json(std::vector<wf::command> const& cs) {
-  boost::json::array a;
-  for (auto const& c : cs) {
-    std::visit(
-        [&](auto const& x) {
-          using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, wf::launch_trial>) {
-            a.push_back(boost::json::value_from(x));
-          } else if constexpr (std::is_same_v<T, wf::finish>) {
-            boost::json::object files;
-            for (auto const& [k, v] : x.files) files[k] = v;
-            a.push_back(boost::json::object{
-                {"result", x.result}, {"summary", x.summary}, {"files", std::move(files)}});
-          } else {
-            a.push_back("other");
-          }
-        },
-        c);
-  }
-  return a;
 }
 
 /// The state through a JSON text round trip.
