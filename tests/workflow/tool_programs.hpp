@@ -31,6 +31,15 @@ inline constexpr bool latency_calculator_built = false;
 inline constexpr char const* latency_calculator_program = "";
 #endif
 
+// proxytask-select-models (select_models_cli_test.cpp).
+#if defined(PROXYTASK_SELECT_MODELS)
+inline constexpr bool select_models_built = true;
+inline constexpr char const* select_models_program = PROXYTASK_SELECT_MODELS;
+#else
+inline constexpr bool select_models_built = false;
+inline constexpr char const* select_models_program = "";
+#endif
+
 /// A file's text, or "" when it cannot be read.
 inline std::string text_of(std::filesystem::path const& p) {
   auto const text = read_file(p);
