@@ -471,21 +471,6 @@ int select_models(settings s, char const* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = parse_arguments(argc, argv);
-  if (std::holds_alternative<help_requested>(parsed)) {
-    std::cout << usage();
-    return exit_ok;
-  }
-  if (auto const* e = std::get_if<usage_error>(&parsed)) {
-    std::cerr << program << ": " << e->message << "\n\n" << usage();
-    return exit_usage;
-  }
-  try {
-    return select_models(std::move(std::get<settings>(parsed)), argv[0]);
-  } catch (std::exception const& e) {
-    // The search space failed for a seed that was not sampled up front; nothing was persisted
-    // for the step that asked for it.
-    std::cerr << program << ": " << e.what() << '\n';
-    return exit_error;
-  }
+  return tool_main(program, usage(), parse_arguments(argc, argv),
+                   [&](settings s) { return select_models(std::move(s), argv[0]); });
 }

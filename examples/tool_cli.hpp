@@ -415,4 +415,28 @@ inline bool create_run_directory(common_settings const& s, std::string_view prog
   return false;
 }
 
+/// A tool program's main: the parsed command line (parse(argc, argv) gives the program's
+/// settings, usage_error or help_requested), --help (exit 0), a usage error with the usage text
+/// (exit 2), then body(settings). An exception from the body is the search space failing for a
+/// seed that was not sampled up front: nothing was persisted for the step that asked for it, and
+/// the program exits 1 naming it.
+template <class Settings, class Body>
+int tool_main(std::string_view program, std::string const& usage,
+              std::variant<Settings, usage_error, help_requested> parsed, Body&& body) {
+  if (std::holds_alternative<help_requested>(parsed)) {
+    std::cout << usage;
+    return exit_ok;
+  }
+  if (auto const* e = std::get_if<usage_error>(&parsed)) {
+    std::cerr << program << ": " << e->message << "\n\n" << usage;
+    return exit_usage;
+  }
+  try {
+    return std::forward<Body>(body)(std::move(std::get<Settings>(parsed)));
+  } catch (std::exception const& e) {
+    std::cerr << program << ": " << e.what() << '\n';
+    return exit_error;
+  }
+}
+
 }  // namespace tool_cli

@@ -36,10 +36,7 @@ using pt::testing::latency_calculator_program;
 using pt::testing::temp_dir;
 using pt::testing::text_of;
 
-struct outcome {
-  int code = -1;
-  std::string out, err;
-};
+using outcome = pt::testing::program_outcome;
 
 class LatencyCalculatorCli : public ::testing::Test {
  protected:
@@ -60,16 +57,7 @@ class LatencyCalculatorCli : public ::testing::Test {
 
   outcome run(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
     args.insert(args.begin(), latency_calculator_program);
-    auto const out = dir_.path() / ("out-" + std::to_string(calls_));
-    auto const err = dir_.path() / ("err-" + std::to_string(calls_++));
-    child_process p(args, out, err);
-    outcome o;
-    auto const code = p.wait(timeout);
-    EXPECT_TRUE(code) << "proxytask-latency-calculator did not end";
-    o.code = code.value_or(-1);
-    o.out = text_of(out);
-    o.err = text_of(err);
-    return o;
+    return pt::testing::run_program(args, dir_.path(), std::to_string(calls_++), timeout);
   }
 
   temp_dir dir_;

@@ -49,10 +49,7 @@ boost::json::value read_json(fs::path const& p) {
   return pt::parse_json(pt::read_file(p).value(), p.string()).value();
 }
 
-struct outcome {
-  int code = -1;
-  std::string out, err;
-};
+using outcome = pt::testing::program_outcome;
 
 class SelectModelsCli : public ::testing::Test {
  protected:
@@ -78,16 +75,7 @@ class SelectModelsCli : public ::testing::Test {
   }
 
   outcome run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 120s) {
-    auto const out = dir_.path() / ("out-" + std::to_string(calls_));
-    auto const err = dir_.path() / ("err-" + std::to_string(calls_++));
-    child_process p(argv, out, err);
-    outcome o;
-    auto const code = p.wait(timeout);
-    EXPECT_TRUE(code) << argv[0] << " did not end";
-    o.code = code.value_or(-1);
-    o.out = text_of(out);
-    o.err = text_of(err);
-    return o;
+    return pt::testing::run_program(argv, dir_.path(), std::to_string(calls_++), timeout);
   }
 
   static std::vector<std::string> simulated(fs::path const& run_dir,

@@ -37,10 +37,7 @@ using pt::testing::status_program;
 using pt::testing::text_of;
 using pt::testing::tool_programs_built;
 
-struct outcome {
-  int code = -1;
-  std::string out, err;
-};
+using outcome = pt::testing::program_outcome;
 
 class ToolCli : public ::testing::Test {
  protected:
@@ -54,16 +51,7 @@ class ToolCli : public ::testing::Test {
   fs::path candidates() const { return dir_.path() / "candidates.json"; }
 
   outcome run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s) {
-    auto const out = dir_.path() / ("out-" + std::to_string(calls_));
-    auto const err = dir_.path() / ("err-" + std::to_string(calls_++));
-    child_process p(argv, out, err);
-    outcome o;
-    auto const code = p.wait(timeout);
-    EXPECT_TRUE(code) << argv[0] << " did not end";
-    o.code = code.value_or(-1);
-    o.out = text_of(out);
-    o.err = text_of(err);
-    return o;
+    return pt::testing::run_program(argv, dir_.path(), std::to_string(calls_++), timeout);
   }
 
   std::vector<std::string> simulated(fs::path const& run_dir) const {

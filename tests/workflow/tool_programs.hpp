@@ -4,8 +4,15 @@
 
 #include <proxytask/core/atomic_file.hpp>
 
+#include <gtest/gtest.h>
+
+#include <chrono>
+
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "support/child_process.hpp"
 
 namespace proxytask::testing {
 
@@ -44,6 +51,31 @@ inline constexpr char const* select_models_program = "";
 inline std::string text_of(std::filesystem::path const& p) {
   auto const text = read_file(p);
   return text ? *text : std::string();
+}
+
+/// How a program ended and what it printed.
+struct program_outcome {
+  int code = -1;  ///< the exit status (128 + signal if killed); -1 when it did not end in time
+  std::string out, err;
+};
+
+/// Runs `argv` to its end (at most `timeout`; then it is killed), its stdout and stderr going to
+/// <dir>/out-<tag> and <dir>/err-<tag>.
+inline program_outcome run_program(std::vector<std::string> const& argv,
+                                   std::filesystem::path const& dir, std::string const& tag,
+                                   std::chrono::milliseconds timeout) {
+  auto const out = dir / ("out-" + tag);
+  auto const err = dir / ("err-" + tag);
+  program_outcome o;
+  {
+    child_process p(argv, out, err);
+    auto const code = p.wait(timeout);
+    EXPECT_TRUE(code) << argv.at(0) << " did not end";
+    o.code = code.value_or(-1);
+  }
+  o.out = text_of(out);
+  o.err = text_of(err);
+  return o;
 }
 
 }  // namespace proxytask::testing
