@@ -5,6 +5,7 @@
 /// "the coefficient is at most c". Shared by every back-end: they produce the replicates, these
 /// functions summarise them.
 
+#include <proxytask/core/config.hpp>
 #include <proxytask/stats/p_value.hpp>
 
 #include <boost/math/distributions/normal.hpp>
@@ -54,19 +55,106 @@ struct bootstrap_summary {
 
 namespace detail {
 
-/// The sum of f(v) over the values, in two interleaved halves (even and odd indices) added at the
-/// end: one running sum would wait for its previous addition at every value.
-template <class F>
-double sum(std::span<double const> values, F f) {
-  double even = 0.0, odd = 0.0;
-  std::size_t i = 0;
-  for (; i + 1 < values.size(); i += 2) {
-    even += f(values[i]);
-    odd += f(values[i + 1]);
-  }
-  if (i < values.size()) even += f(values[i]);
-  return even + odd;
+/// a * b and a + b, each rounded once, never fused into an fma: nvcc fuses a * b + c by default,
+/// which would make the GPU's sums differ from the CPU's in their last bits. (Host compilers do
+/// not fuse on x86-64 without -mfma; build with -ffp-contract=off where they might.)
+PROXYTASK_HD inline double mul_rn(double a, double b) noexcept {
+#ifdef __CUDA_ARCH__
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
 }
+PROXYTASK_HD inline double add_rn(double a, double b) noexcept {
+#ifdef __CUDA_ARCH__
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+/// Floating-point sums over replicates go through this many lanes: lane l adds the values at
+/// l, l + lanes, l + 2 lanes, ... in order, then lane l + s is added into lane l for
+/// s = lanes / 2, ..., 2, 1. One order for every back-end: a warp of 32 GPU threads computes it
+/// as one lane per thread, the CPU as 32 independent accumulators (no add waits for the previous
+/// one), so both give the same bits.
+inline constexpr int sum_lanes = 32;
+
+/// The lanes' sum of f(v) over the values that are not NaN (NaNs add nothing, not even a zero:
+/// -0.0 + 0.0 would change a sign).
+template <class F>
+double lane_sum(std::span<double const> values, F f) {
+  double lane[sum_lanes] = {};
+  std::size_t i = 0;
+  for (; i + sum_lanes <= values.size(); i += sum_lanes)
+    for (int l = 0; l < sum_lanes; ++l) {
+      double const v = values[i + static_cast<std::size_t>(l)];
+      lane[l] = v == v ? add_rn(lane[l], f(v)) : lane[l];
+    }
+  for (int l = 0; i < values.size(); ++i, ++l)
+    if (double const v = values[i]; v == v) lane[l] = add_rn(lane[l], f(v));
+  for (int s = sum_lanes / 2; s > 0; s /= 2)
+    for (int l = 0; l < s; ++l) lane[l] = add_rn(lane[l], lane[l + s]);
+  return lane[0];
+}
+
+/// The squared deviation of v from the mean (for the standard error).
+PROXYTASK_HD inline double squared_deviation(double v, double mean) noexcept {
+  return mul_rn(v - mean, v - mean);
+}
+
+/// What the interval and the p-values need from one step's replicates: counts (exact integers,
+/// in any order) and two lane sums.
+struct replicate_counts {
+  std::size_t defined = 0, undefined = 0;
+  std::size_t below_hat = 0, at_or_below_hat = 0;  ///< against the original coefficient
+  std::size_t at_or_below_zero = 0, at_or_below_c = 0;
+  double sum = 0.0;      ///< lane_sum of the defined replicates
+  double squares = 0.0;  ///< lane_sum of their squared deviations from sum / defined
+};
+
+/// The counts and sums of replicates (NaN: undefined) against theta_hat and c.
+inline replicate_counts count_replicates(std::span<double const> replicates, double theta_hat,
+                                         double c) {
+  replicate_counts k;
+  for (double const v : replicates) {
+    if (v != v) {
+      ++k.undefined;
+      continue;
+    }
+    ++k.defined;
+    k.below_hat += v < theta_hat;
+    k.at_or_below_hat += v <= theta_hat;
+    k.at_or_below_zero += v <= 0.0;
+    k.at_or_below_c += v <= c;
+  }
+  if (k.defined == 0) return k;
+  k.sum = lane_sum(replicates, [](double v) { return v; });
+  double const mean = k.sum / static_cast<double>(k.defined);
+  k.squares = lane_sum(replicates, [mean](double v) { return squared_deviation(v, mean); });
+  return k;
+}
+
+/// The position of the q-quantile among n sorted values (numpy.percentile's linear rule):
+/// h = (n - 1) q, between order statistics `rank` = floor(h) and rank + 1.
+struct quantile_position {
+  double h = 0.0;
+  std::size_t rank = 0;
+  bool interpolate = false;  ///< whether order statistic rank + 1 is needed
+
+  quantile_position(double q, std::size_t n) {
+    if (n == 0 || std::isnan(q)) return;
+    h = static_cast<double>(n - 1) * std::clamp(q, 0.0, 1.0);
+    rank = static_cast<std::size_t>(std::floor(h));
+    interpolate = rank + 1 < n && h > static_cast<double>(rank);
+  }
+  /// The quantile from order statistics `rank` (lower) and `rank + 1` (upper; unused unless
+  /// interpolate).
+  double value(double lower, double upper) const {
+    if (!interpolate) return lower;
+    return lower + (h - static_cast<double>(rank)) * (upper - lower);
+  }
+};
 
 /// A sample's quantiles without sorting it: the values are counted into buckets that split
 /// [min, max] evenly (a monotone map, so bucket order is value order), and an order statistic is
@@ -100,8 +188,8 @@ class sample_quantiles {
   double operator()(double q) const {
     std::size_t const n = values_.size();
     if (n == 0 || std::isnan(q)) return std::numeric_limits<double>::quiet_NaN();
-    double const h = static_cast<double>(n - 1) * std::clamp(q, 0.0, 1.0);
-    auto const rank = static_cast<std::size_t>(std::floor(h));
+    quantile_position const at_q(q, n);
+    std::size_t const rank = at_q.rank;
     // The values in the buckets of order statistics `rank` and `rank + 1`.
     std::vector<double> candidates;
     std::size_t below_candidates = 0;
@@ -116,9 +204,8 @@ class sample_quantiles {
     auto const at = candidates.begin() + static_cast<std::ptrdiff_t>(rank - below_candidates);
     std::nth_element(candidates.begin(), at, candidates.end());
     double const lower = *at;
-    if (rank + 1 >= n || h <= static_cast<double>(rank)) return lower;
-    double const upper = *std::min_element(at + 1, candidates.end());
-    return lower + (h - static_cast<double>(rank)) * (upper - lower);
+    if (!at_q.interpolate) return lower;
+    return at_q.value(lower, *std::min_element(at + 1, candidates.end()));
   }
 
  private:
@@ -148,22 +235,74 @@ class sample_quantiles {
   std::vector<std::uint32_t> below_;   // per bucket: the values in lower buckets
 };
 
-/// The acceleration of BCa from jackknife values (scipy's _bca_interval): with
-/// U_i = (n - 1)(mean - theta_i), a = sum U^3 / n^3 / (6 (sum U^2 / n^2)^(3/2)).
-inline double acceleration(std::span<double const> jackknife) {
-  auto const n = static_cast<double>(jackknife.size());
+/// The sums BCa's acceleration needs from jackknife values theta_i: with U_i = (n - 1)(mean -
+/// theta_i), sum U^2 and sum U^3, added in index order (each product rounded on its own, so the
+/// GPU, which runs this same function in one thread per step, gets the same bits).
+struct jackknife_moments {
+  double u2 = 0.0, u3 = 0.0;
+};
+PROXYTASK_HD inline jackknife_moments moments_of_jackknife(double const* jackknife,
+                                                           std::size_t count) noexcept {
+  auto const n = static_cast<double>(count);
   // The mean as the first value plus the mean offset: exact when all values are equal, so that
   // a degenerate jackknife gives 0 / 0 = NaN (as scipy's does) and not rounding noise.
   double offset = 0.0;
-  for (double t : jackknife) offset += t - jackknife[0];
+  for (std::size_t i = 0; i < count; ++i) offset = add_rn(offset, jackknife[i] - jackknife[0]);
   double const mean = jackknife[0] + offset / n;
-  double u2 = 0.0, u3 = 0.0;
-  for (double t : jackknife) {
-    double const u = (n - 1) * (mean - t);
-    u2 += u * u;
-    u3 += u * u * u;
+  jackknife_moments m;
+  for (std::size_t i = 0; i < count; ++i) {
+    double const u = mul_rn(n - 1, mean - jackknife[i]);
+    double const u_squared = mul_rn(u, u);
+    m.u2 = add_rn(m.u2, u_squared);
+    m.u3 = add_rn(m.u3, mul_rn(u_squared, u));
   }
-  return u3 / (n * n * n) / (6.0 * std::pow(u2 / (n * n), 1.5));
+  return m;
+}
+
+/// The acceleration of BCa (scipy's _bca_interval): a = sum U^3 / n^3 / (6 (sum U^2 / n^2)^(3/2)).
+inline double acceleration(jackknife_moments m, std::size_t count) {
+  auto const n = static_cast<double>(count);
+  return m.u3 / (n * n * n) / (6.0 * std::pow(m.u2 / (n * n), 1.5));
+}
+inline double acceleration(std::span<double const> jackknife) {
+  return acceleration(moments_of_jackknife(jackknife.data(), jackknife.size()), jackknife.size());
+}
+
+/// The quantile levels of the interval: alpha/2 and 1 - alpha/2, adjusted for BCa with Efron's
+/// bias correction z0 (the replicates' percentile of theta_hat, ties counted half) and the
+/// acceleration a (scipy.stats.bootstrap, method='BCa').
+inline std::pair<double, double> interval_levels(replicate_counts const& k, interval_method method,
+                                                 double confidence, double acceleration) {
+  double const alpha = (1.0 - confidence) / 2;
+  if (method == interval_method::percentile) return {alpha, 1.0 - alpha};
+  boost::math::normal_distribution<double, quiet_policy> const normal;
+  double const share =
+      static_cast<double>(k.below_hat + k.at_or_below_hat) / (2 * static_cast<double>(k.defined));
+  double const z0 = share <= 0.0   ? -std::numeric_limits<double>::infinity()
+                    : share >= 1.0 ? std::numeric_limits<double>::infinity()
+                                   : quantile(normal, share);
+  auto adjusted = [&](double q) {
+    double const z = quantile(normal, q);
+    double const num = z0 + z;
+    double const arg = z0 + num / (1 - acceleration * num);
+    return std::isnan(arg) ? std::numeric_limits<double>::quiet_NaN() : cdf(normal, arg);
+  };
+  return {adjusted(alpha), adjusted(1.0 - alpha)};
+}
+
+/// The summary of a step's bootstrap but for its interval bounds: the standard error and the
+/// p-values, from the counts.
+inline bootstrap_summary summary_without_interval(replicate_counts const& k,
+                                                  std::optional<double> threshold) {
+  bootstrap_summary out;
+  out.defined = k.defined;
+  out.undefined = k.undefined;
+  if (k.defined == 0) return out;
+  auto const b = static_cast<double>(k.defined);
+  if (k.defined > 1) out.standard_error = std::sqrt(k.squares / (b - 1));  // ddof = 1, as scipy
+  out.p_above_zero = static_cast<double>(k.at_or_below_zero + 1) / (b + 1);
+  if (threshold) out.p_above_threshold = static_cast<double>(k.at_or_below_c + 1) / (b + 1);
+  return out;
 }
 
 }  // namespace detail
@@ -179,53 +318,16 @@ inline bootstrap_summary summarize_bootstrap(std::vector<double>& replicates, do
                                              std::span<double const> jackknife,
                                              interval_method method, double confidence,
                                              std::optional<double> threshold) {
-  bootstrap_summary out;
-  auto const defined_end =
-      std::remove_if(replicates.begin(), replicates.end(), [](double v) { return std::isnan(v); });
-  out.undefined = static_cast<std::size_t>(replicates.end() - defined_end);
-  replicates.erase(defined_end, replicates.end());
-  out.defined = replicates.size();
-  if (replicates.empty()) return out;
-
-  auto const b = static_cast<double>(out.defined);
-  // Counts in integers, and the sums over two interleaved halves: a single floating-point sum
-  // waits for its previous addition at every value.
-  std::size_t below_hat = 0, at_or_below_hat = 0, at_or_below_zero = 0, at_or_below_c = 0;
-  double const c = threshold.value_or(0.0);
-  for (double const v : replicates) {
-    below_hat += v < theta_hat;
-    at_or_below_hat += v <= theta_hat;
-    at_or_below_zero += v <= 0.0;
-    at_or_below_c += v <= c;
-  }
-  double const mean = detail::sum(replicates, [](double v) { return v; }) / b;
-  double const squares =
-      detail::sum(replicates, [mean](double v) { return (v - mean) * (v - mean); });
-  if (out.defined > 1) out.standard_error = std::sqrt(squares / (b - 1));  // ddof = 1, as scipy
-  out.p_above_zero = static_cast<double>(at_or_below_zero + 1) / (b + 1);
-  if (threshold) out.p_above_threshold = static_cast<double>(at_or_below_c + 1) / (b + 1);
-
-  double const alpha = (1.0 - confidence) / 2;
-  double q_low = alpha, q_high = 1.0 - alpha;
-  if (method == interval_method::bca) {
-    // Efron's bias correction z0 (the replicates' percentile of theta_hat, ties counted half)
-    // and acceleration a, then the adjusted quantiles (scipy.stats.bootstrap, method='BCa').
-    boost::math::normal_distribution<double, detail::quiet_policy> const normal;
-    double const share = static_cast<double>(below_hat + at_or_below_hat) / (2 * b);
-    double const z0 = share <= 0.0   ? -std::numeric_limits<double>::infinity()
-                      : share >= 1.0 ? std::numeric_limits<double>::infinity()
-                                     : quantile(normal, share);
-    double const a = jackknife.empty() ? std::numeric_limits<double>::quiet_NaN()
-                                       : detail::acceleration(jackknife);
-    auto adjusted = [&](double q) {
-      double const z = quantile(normal, q);
-      double const num = z0 + z;
-      double const arg = z0 + num / (1 - a * num);
-      return std::isnan(arg) ? std::numeric_limits<double>::quiet_NaN() : cdf(normal, arg);
-    };
-    q_low = adjusted(alpha);
-    q_high = adjusted(1.0 - alpha);
-  }
+  auto const counts = detail::count_replicates(replicates, theta_hat, threshold.value_or(0.0));
+  bootstrap_summary out = detail::summary_without_interval(counts, threshold);
+  if (counts.defined == 0) return out;
+  double const a = method == interval_method::percentile || jackknife.empty()
+                       ? std::numeric_limits<double>::quiet_NaN()
+                       : detail::acceleration(jackknife);
+  auto const [q_low, q_high] = detail::interval_levels(counts, method, confidence, a);
+  replicates.erase(
+      std::remove_if(replicates.begin(), replicates.end(), [](double v) { return std::isnan(v); }),
+      replicates.end());
   detail::sample_quantiles const quantile(replicates);
   out.low = quantile(q_low);
   out.high = quantile(q_high);

@@ -72,6 +72,29 @@ using step_table = std::vector<step_row>;
 // The back-end implementations need the types above (cuco's declaration / detail split).
 #include <proxytask/stats/detail/over_steps_cpu.hpp>
 
+namespace proxytask::stats::detail {
+
+/// The contract of every back-end's correlate_over_steps.
+inline void expect_valid_arguments(std::size_t rows, std::size_t cols, std::size_t reference_size,
+                                   over_steps_options const& options) {
+  PROXYTASK_EXPECTS(reference_size == rows,
+                    "correlate_over_steps: one reference score per model (row)");
+  PROXYTASK_EXPECTS(options.min_valid_pairs >= 2, "correlate_over_steps: min_valid_pairs >= 2");
+  PROXYTASK_EXPECTS(options.min_valid_fraction >= 0.0 && options.min_valid_fraction <= 1.0,
+                    "correlate_over_steps: min_valid_fraction in [0, 1]");
+  PROXYTASK_EXPECTS(options.confidence_level > 0.0 && options.confidence_level < 1.0,
+                    "correlate_over_steps: confidence_level in (0, 1)");
+  PROXYTASK_EXPECTS(rows < (std::size_t{1} << 20),
+                    "correlate_over_steps: fewer than 2^20 models (exact int64 rank sums)");
+  PROXYTASK_EXPECTS(options.bootstrap_resamples < (std::size_t{1} << 32) &&
+                        options.permutations < (std::size_t{1} << 32) &&
+                        cols < (std::size_t{1} << 32),
+                    "correlate_over_steps: steps, resamples and permutations below 2^32 (the "
+                    "Philox counter)");
+}
+
+}  // namespace proxytask::stats::detail
+
 namespace proxytask::stats {
 
 /// Rank correlation of every step's proxy scores with the reference scores, optionally with
@@ -89,20 +112,7 @@ template <class Real>
 result<step_table> correlate_over_steps(backend::cpu_t policy, host_matrix_view<Real const> scores,
                                         std::type_identity_t<std::span<Real const>> reference,
                                         over_steps_options const& options = {}) {
-  PROXYTASK_EXPECTS(reference.size() == scores.rows(),
-                    "correlate_over_steps: one reference score per model (row)");
-  PROXYTASK_EXPECTS(options.min_valid_pairs >= 2, "correlate_over_steps: min_valid_pairs >= 2");
-  PROXYTASK_EXPECTS(options.min_valid_fraction >= 0.0 && options.min_valid_fraction <= 1.0,
-                    "correlate_over_steps: min_valid_fraction in [0, 1]");
-  PROXYTASK_EXPECTS(options.confidence_level > 0.0 && options.confidence_level < 1.0,
-                    "correlate_over_steps: confidence_level in (0, 1)");
-  PROXYTASK_EXPECTS(scores.rows() < (std::size_t{1} << 20),
-                    "correlate_over_steps: fewer than 2^20 models (exact int64 rank sums)");
-  PROXYTASK_EXPECTS(options.bootstrap_resamples < (std::size_t{1} << 32) &&
-                        options.permutations < (std::size_t{1} << 32) &&
-                        scores.cols() < (std::size_t{1} << 32),
-                    "correlate_over_steps: steps, resamples and permutations below 2^32 (the "
-                    "Philox counter)");
+  detail::expect_valid_arguments(scores.rows(), scores.cols(), reference.size(), options);
   return detail::correlate_over_steps_cpu(policy.threads, scores, reference, options);
 }
 

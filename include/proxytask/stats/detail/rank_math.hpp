@@ -4,6 +4,7 @@
 // the step's one sort by counting) and their jackknife (leave-one-out) values. Every count and
 // sum is an exact integer; only the final division and square root are floating point.
 
+#include <proxytask/core/config.hpp>
 #include <proxytask/stats/correlation.hpp>
 
 #include <algorithm>
@@ -14,6 +15,24 @@
 #include <vector>
 
 namespace proxytask::stats::detail {
+
+/// A quiet NaN, in host and device code.
+PROXYTASK_HD inline double quiet_nan() noexcept {
+#ifdef __CUDA_ARCH__
+  return __longlong_as_double(0x7ff8000000000000LL);
+#else
+  return std::numeric_limits<double>::quiet_NaN();
+#endif
+}
+
+/// The correctly rounded square root, in host and device code (the same bits on both).
+PROXYTASK_HD inline double sqrt_rn(double x) noexcept {
+#ifdef __CUDA_ARCH__
+  return __dsqrt_rn(x);
+#else
+  return std::sqrt(x);
+#endif
+}
 
 /// The ranks of one step's n valid pairs. Pairs sit at positions 0..n-1 in x order (ties in row
 /// order); x and y values are replaced by their group (dense rank). Group g of x spans positions
@@ -53,17 +72,17 @@ struct spearman_sums {
   std::int64_t ab = 0, aa = 0, bb = 0;
 
   /// From raw sums of products over N draws to centred ones: subtracts N (N + 1)^2 from each.
-  void centre(std::int64_t draws) noexcept {
+  PROXYTASK_HD void centre(std::int64_t draws) noexcept {
     std::int64_t const c = draws * (draws + 1) * (draws + 1);
     ab -= c;
     aa -= c;
     bb -= c;
   }
-  double rho() const noexcept {
-    if (aa == 0 || bb == 0) return std::numeric_limits<double>::quiet_NaN();
+  PROXYTASK_HD double rho() const noexcept {
+    if (aa == 0 || bb == 0) return quiet_nan();
     // sqrt(x * x) == x in IEEE arithmetic: a perfect ranking gives exactly +-1.
     double const r =
-        static_cast<double>(ab) / std::sqrt(static_cast<double>(aa) * static_cast<double>(bb));
+        static_cast<double>(ab) / sqrt_rn(static_cast<double>(aa) * static_cast<double>(bb));
     return r < -1.0 ? -1.0 : (r > 1.0 ? 1.0 : r);
   }
 };
@@ -185,10 +204,10 @@ struct kendall_counts {
   double x_t5 = 0, y_t5 = 0;            // sum over tie groups of t (t - 1) (2 t + 5)
 
   /// tau-b = score / sqrt((total - x_ties)(total - y_ties)); NaN when a side is constant.
-  double tau_b() const noexcept {
-    if (x_ties == total || y_ties == total) return std::numeric_limits<double>::quiet_NaN();
-    double const t = static_cast<double>(score) / std::sqrt(static_cast<double>(total - x_ties) *
-                                                            static_cast<double>(total - y_ties));
+  PROXYTASK_HD double tau_b() const noexcept {
+    if (x_ties == total || y_ties == total) return quiet_nan();
+    double const t = static_cast<double>(score) / sqrt_rn(static_cast<double>(total - x_ties) *
+                                                          static_cast<double>(total - y_ties));
     return t < -1.0 ? -1.0 : (t > 1.0 ? 1.0 : t);
   }
 };
