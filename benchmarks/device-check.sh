@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# The reference trainer's GPU check, in one run on the device machine (an H100: Ubuntu 24.04,
-# nvcc 13.0, CMake 4.x, Boost 1.83, GoogleTest, Google Benchmark, PyTorch; no internet, no
-# Fashion-MNIST package, perhaps no OpenBLAS, Random123 or zlib headers). About 5 minutes.
+# The GPU checks, in one run on the device machine (an H100: Ubuntu 24.04, nvcc 13.0, CMake 4.x,
+# Boost 1.83, GoogleTest, Google Benchmark, PyTorch; no internet, no Fashion-MNIST package,
+# perhaps no OpenBLAS, Random123 or zlib headers).
 #
-#   1. configures a Release build into build/device (CUDA architecture 90, tests and
-#      benchmarks on) and builds only the GPU targets (-j16): proxytask_core_cuda_tests,
-#      proxytask_trainer_cuda_tests, proxytask_trainer_cuda_bench,
-#      proxytask-reference-trainer-cuda, and the CPU epoch benchmark where OpenBLAS was found;
-#   2. runs `ctest -L gpu` (the GPU tests; GPU against CPU);
+#   benchmarks/device-check.sh [stats] [trainer]     (no argument: both)
+#
+# stats (about 4 minutes): the CUDA correlate_over_steps (cuda/proxytask/stats/over_steps.cuh)
+#   1. builds proxytask_stats_cuda_tests and proxytask_stats_cuda_bench (Release, sm_90);
+#   2. runs the GPU tests (GPU against CPU, bit for bit), then compute-sanitizer memcheck and
+#      racecheck on a small filter of them;
+#   3. runs the benchmark (GPU, CPU with all threads, a bare CUB segmented sort) and
+#      benchmarks/peers/gpu_peers.py (PyTorch, torchmetrics, scipy) on the same inputs;
+#   4. prints one table: ours against PyTorch with the issue's targets, ranked elements per second
+#      against the CUB sort, and the GPU-vs-CPU crossover that backend::auto_ uses.
+# trainer (about 5 minutes): the reference trainer's CUDA back-end
+#   1. builds proxytask_core_cuda_tests, proxytask_trainer_cuda_tests,
+#      proxytask_trainer_cuda_bench, proxytask-reference-trainer-cuda, and the CPU epoch
+#      benchmark where OpenBLAS was found;
+#   2. runs their GPU tests;
 #   3. runs the GPU epoch benchmark (784-256-10 ReLU, Adam, batch 256, 60,000 images) and the CPU
 #      one (the baseline on the same machine), then PyTorch on the same model
 #      (benchmarks/peers/torch_mlp.py: eager, fused Adam, torch.compile);
@@ -25,8 +35,8 @@
 #   mkdir -p .device-data/fashion-mnist .device-data/include && cp /usr/share/datasets/fashion-mnist/*-ubyte.gz .device-data/fashion-mnist/ && cp -r /usr/include/Random123 /usr/include/zlib.h /usr/include/zconf.h .device-data/include/
 #
 # then run, on the device: benchmarks/device-check.sh   (with carry: [".device-data"])
-# Without the Fashion-MNIST files the benchmarks use synthetic data of the same shape (noted)
-# and step 4 is skipped.
+# Without the Fashion-MNIST files the trainer benchmarks use synthetic data of the same shape
+# (noted) and its training run is skipped.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -74,6 +84,11 @@ have_data() { [[ -n ${PROXYTASK_FASHION_MNIST_DIR:-} ]]; }
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
             -DPROXYTASK_BUILD_TESTS=ON -DPROXYTASK_BUILD_BENCHMARKS=ON
             -DPROXYTASK_BUILD_EXAMPLES=ON -DPROXYTASK_INSTALL=OFF)
+# Boost.JSON from its headers where the machine has no libboost-json (the device machine).
+if ! compgen -G "/usr/lib/x86_64-linux-gnu/cmake/boost_json-*" >/dev/null; then
+  cmake_args+=(-DPROXYTASK_BOOST_JSON_FROM_HEADERS=ON)
+  echo "device-check: Boost.JSON compiled from its headers (no libboost-json here)"
+fi
 carried=$root/.device-data/include
 if [[ ! -f /usr/include/Random123/philox.h && -f $carried/Random123/philox.h ]]; then
   cmake_args+=(-DRandom123_INCLUDE_DIR="$carried")
@@ -88,15 +103,30 @@ if [[ ! -f /usr/include/zlib.h && -f $carried/zlib.h ]]; then
 fi
 if command -v ninja >/dev/null; then cmake_args+=(-G Ninja); fi
 
-# --- 1. configure and build --------------------------------------------------------------------
+run_stats=0
+run_trainer=0
+for section in "$@"; do
+  case $section in
+    stats) run_stats=1 ;;
+    trainer) run_trainer=1 ;;
+    *) echo "usage: benchmarks/device-check.sh [stats] [trainer]" >&2; exit 2 ;;
+  esac
+done
+if ((!run_stats && !run_trainer)); then run_stats=1 run_trainer=1; fi
+
+# --- configure and build (both sections' targets in one parallel build) -------------------------
 say "configure ($build)"
 configure() { cmake -S . -B "$build" "${cmake_args[@]}"; }
 built=0
 if part configure configure; then
-  targets=(proxytask_core_cuda_tests proxytask_trainer_cuda_tests proxytask_trainer_cuda_bench
-           proxytask-reference-trainer-cuda)
-  if cmake --build "$build" --target help 2>/dev/null | grep -q 'proxytask_trainer_bench'; then
-    targets+=(proxytask_trainer_bench)
+  targets=()
+  ((run_stats)) && targets+=(proxytask_stats_cuda_tests proxytask_stats_cuda_bench)
+  if ((run_trainer)); then
+    targets+=(proxytask_core_cuda_tests proxytask_trainer_cuda_tests proxytask_trainer_cuda_bench
+              proxytask-reference-trainer-cuda)
+    if cmake --build "$build" --target help 2>/dev/null | grep -q 'proxytask_trainer_bench'; then
+      targets+=(proxytask_trainer_bench)
+    fi
   fi
   say "build: ${targets[*]}"
   if part build cmake --build "$build" -j "$jobs" --target "${targets[@]}"; then built=1; fi
@@ -105,14 +135,139 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null |
   sed 's/^/device-check: GPU: /' || echo "device-check: nvidia-smi not found" >&2
 
-# --- 2. GPU tests -----------------------------------------------------------------------------
-if ((built)); then
-  say "ctest -L gpu"
-  part "ctest -L gpu" ctest --test-dir "$build" -L gpu --output-on-failure --timeout 300 || true
+# === stats: correlate_over_steps on the GPU ======================================================
+if ((run_stats && built)); then
+  say "stats: GPU tests (GPU against CPU, bit for bit)"
+  part "stats GPU tests" timeout 240 "$build/tests/proxytask_stats_cuda_tests" --gtest_brief=1 ||
+    true
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  # Small tests only: both replicate paths (up to 32 models, and more), BCa and percentile, both
+  # coefficients, device data and empty inputs.
+  declare -A filters=(
+    [memcheck]='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream:CudaTest.HandlesNoStepsAndNoModels'
+    [racecheck]='CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream')
+  for tool in memcheck racecheck; do
+    say "stats: compute-sanitizer --tool $tool (small tests)"
+    part "compute-sanitizer $tool" timeout 120 "$sanitizer" --tool "$tool" --error-exitcode 1 \
+      "$build/tests/proxytask_stats_cuda_tests" --gtest_filter="${filters[$tool]}" \
+      --gtest_brief=1 || true
+  done
+  say "stats: benchmark (GPU, CPU, CUB sort)"
+  part "stats benchmark" timeout 150 "$build/benchmarks/proxytask_stats_cuda_bench" \
+    --benchmark_min_time=0.1 --benchmark_out="$results/stats_ours.json" \
+    --benchmark_out_format=json && part "stats benchmark" bench_ok "$results/stats_ours.json" ||
+    true
+fi
+if ((run_stats)); then
+  say "stats: PyTorch, torchmetrics, scipy (benchmarks/peers/gpu_peers.py)"
+  part "GPU peers" timeout 150 python3 benchmarks/peers/gpu_peers.py --json "$results/stats_peers.json" \
+    >"$results/stats_peers_stdout.json" || true
+  say "stats: summary"
+  python3 - "$results" <<'PY' | tee "$results/stats_summary.md" || failed+=("stats summary")
+import json, os, sys
+results = sys.argv[1]
+
+def load(name):
+    try:
+        with open(os.path.join(results, name)) as f:
+            return json.load(f)
+    except Exception:
+        return None
+
+ours = load("stats_ours.json") or {}
+peers = load("stats_peers.json") or load("stats_peers_stdout.json") or {}
+runs = [b for b in ours.get("benchmarks", [])
+        if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred")]
+
+def ms(prefix):  # our benchmark's time in ms (the unit is ms)
+    b = next((b for b in runs if b["name"].startswith(prefix + "/")), None)
+    return b["real_time"] if b else None
+
+def rate(prefix):
+    b = next((b for b in runs if b["name"].startswith(prefix + "/")), None)
+    return b.get("ranked_elements_per_second") if b else None
+
+def fmt(v, digits=3):
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "n/a"
+
+print(f"device: {peers.get('device', '?')}; torch {peers.get('torch', '?')}, torchmetrics "
+      f"{peers.get('torchmetrics')}, scipy {peers.get('scipy')}")
+if "error" in peers:
+    print(f"peers: {peers['error']}")
+res = peers.get("results", {})
+print()
+print("| case (steps x models x resamples) | ours GPU ms | ours CPU ms | PyTorch ms | "
+      "PyTorch + CI ms | torchmetrics ms | scipy ms | PyTorch / ours | target | met |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+verdicts = []
+cases = [("plain Spearman 200 x 15625", "steps:200/models:15625/resamples:0",
+          "plain_spearman/200x15625", 3.0, "BM_Spearman"),
+         ("bootstrap 100 x 10 x 10000, percentile CI", "steps:100/models:10/resamples:10000",
+          "bootstrap_spearman/100x10x10000", 20.0, "BM_Spearman"),
+         ("bootstrap 200 x 1000 x 1000, percentile CI", "steps:200/models:1000/resamples:1000",
+          "bootstrap_spearman/200x1000x1000", 8.0, "BM_Spearman"),
+         ("bootstrap 200 x 15625 x 100, percentile CI", "steps:200/models:15625/resamples:100",
+          "bootstrap_spearman/200x15625x100", 4.0, "BM_Spearman"),
+         ("bootstrap 100 x 10 x 10000, BCa CI", "steps:100/models:10/resamples:10000",
+          "bootstrap_spearman/100x10x10000", 20.0, "BM_SpearmanBca"),
+         ("bootstrap 200 x 1000 x 1000, BCa CI", "steps:200/models:1000/resamples:1000",
+          "bootstrap_spearman/200x1000x1000", 8.0, "BM_SpearmanBca")]
+for label, args, peer, target, bench in cases:
+    gpu, cpu = ms(f"{bench}_Cuda/{args}"), ms(f"{bench}_Cpu/{args}")
+    p = res.get(peer, {})
+    torch_ms = p.get("torch_ms")
+    ratio = torch_ms / gpu if torch_ms and gpu else None
+    met = "-" if ratio is None else ("yes" if ratio >= target else "NO")
+    verdicts.append((label, met))
+    print(f"| {label} | {fmt(gpu)} | {fmt(cpu)} | {fmt(torch_ms)} | "
+          f"{fmt(p.get('torch_with_ci_ms'))} | {fmt(p.get('torchmetrics_ms'))} | "
+          f"{fmt(p.get('scipy_ms'))} | {fmt(ratio, 1)} | >= {target:g}x | {met} |")
+for label, args in [("Kendall tau-b 200 x 15625", "steps:200/models:15625/resamples:0"),
+                    ("Kendall bootstrap 100 x 10 x 10000", "steps:100/models:10/resamples:10000")]:
+    print(f"| {label} | {fmt(ms('BM_Kendall_Cuda/' + args))} | "
+          f"{fmt(ms('BM_Kendall_Cpu/' + args))} | - | - | - | - | - | - | - |")
+print()
+plain_rate = rate("BM_Spearman_Cuda/steps:200/models:15625/resamples:0")
+sort_rate = rate("BM_CubSegmentedSort/steps:200/models:15625")
+if plain_rate and sort_rate:
+    print(f"ranked elements per second, 200 x 15625: ours (whole call) {plain_rate:.3g}, CUB "
+          f"segmented sort alone {sort_rate:.3g} ({100 * plain_rate / sort_rate:.0f}% of it)")
+copy = res.get("copy_bandwidth", {})
+if "gb_per_s" in copy:
+    print(f"device copy bandwidth: {copy['gb_per_s']:.0f} GB/s")
+print()
+print("crossover (backend::auto_): work = steps x models x max(1, resamples)")
+print("| steps x models x resamples | work | CPU ms | GPU ms | faster |")
+print("|---|---:|---:|---:|---|")
+gpu_wins = []
+for b in runs:
+    if not b["name"].startswith("BM_Spearman_Cuda/"):
+        continue
+    args = b["name"].split("/")[1:4]
+    steps, models, resamples = (int(a.split(":")[1]) for a in args)
+    cpu = ms("BM_Spearman_Cpu/" + "/".join(args))
+    work = steps * models * max(1, resamples)
+    gpu_wins.append((work, cpu is not None and b["real_time"] < cpu))
+    print(f"| {steps} x {models} x {resamples} | {work} | {fmt(cpu)} | {fmt(b['real_time'])} | "
+          f"{'GPU' if gpu_wins[-1][1] else 'CPU'} |")
+losing = [w for w, wins in gpu_wins if not wins]
+above = min((w for w, wins in gpu_wins if wins and all(w > l for l in losing)), default=None)
+print(f"smallest measured work above which the GPU always wins: {above} "
+      f"(auto_min_work in the code: {1 << 16})")
+print()
+print("targets: " + ", ".join(f"{label}: {met}" for label, met in verdicts))
+PY
 fi
 
-# --- 3. benchmarks ------------------------------------------------------------------------------
-if ((built)); then
+# === trainer: the reference trainer's CUDA back-end =============================================
+if ((run_trainer && built)); then
+  say "trainer: GPU tests"
+  part "trainer GPU tests" ctest --test-dir "$build" -L gpu -R 'proxytask_(core|trainer)_cuda' \
+    --output-on-failure --timeout 300 || true
+fi
+
+# --- trainer benchmarks ---------------------------------------------------------------------
+if ((run_trainer && built)); then
   say "GPU benchmark"
   part "GPU benchmark" "$build/benchmarks/proxytask_trainer_cuda_bench" \
     --benchmark_out="$results/ours_cuda.json" --benchmark_out_format=json &&
@@ -127,12 +282,14 @@ if ((built)); then
     echo "device-check: no CPU benchmark (OpenBLAS not found on this machine)"
   fi
 fi
-say "PyTorch (benchmarks/peers/torch_mlp.py)"
-part "PyTorch" python3 benchmarks/peers/torch_mlp.py --json "$results/torch.json" \
-  >"$results/torch_stdout.json" || true
+if ((run_trainer)); then
+  say "PyTorch (benchmarks/peers/torch_mlp.py)"
+  part "PyTorch" python3 benchmarks/peers/torch_mlp.py --json "$results/torch.json" \
+    >"$results/torch_stdout.json" || true
+fi
 
-# --- 4. the documented full run on the GPU ------------------------------------------------------
-if ((built)) && have_data; then
+# --- the documented full run on the GPU -----------------------------------------------------
+if ((run_trainer && built)) && have_data; then
   say "training run on the GPU (784-256-10 relu, 15 epochs)"
   run_dir=$results/full-run
   rm -rf "$run_dir" && mkdir -p "$run_dir"
@@ -144,8 +301,9 @@ if ((built)) && have_data; then
   cat "$results/full_run.txt"
 fi
 
-# --- 5. the table -------------------------------------------------------------------------------
-say "summary"
+# --- the trainer's table ----------------------------------------------------------------------
+if ((run_trainer)); then
+say "trainer: summary"
 python3 - "$results" <<'PY' | tee "$results/summary.md" || failed+=("summary")
 import json, os, re, sys
 results = sys.argv[1]
@@ -212,9 +370,10 @@ try:
 except OSError:
     print("GPU training run: not run")
 PY
+fi
 
 if [[ -n ${OUT:-} && -d ${OUT:-} ]]; then
-  cp "$results"/*.json "$results"/summary.md "$OUT"/ 2>/dev/null || true
+  cp "$results"/*.json "$results"/*summary.md "$OUT"/ 2>/dev/null || true
   [[ -f $results/full_run.txt ]] && cp "$results/full_run.txt" "$OUT"/ || true
 fi
 

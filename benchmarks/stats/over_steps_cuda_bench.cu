@@ -1,0 +1,240 @@
+// correlate_over_steps on the GPU against the CPU back-end (all hardware threads) and against a
+// bare CUB segmented sort of the same keys (the practical ceiling of ranking: every step must be
+// sorted once), on benchmarks/support/gpu_inputs.hpp's matrices, which
+// benchmarks/peers/gpu_peers.py builds too (PyTorch, torchmetrics and scipy on the same inputs;
+// benchmarks/device-check.sh prints the table). Arguments: steps / models / bootstrap resamples;
+// the bootstrap benchmarks include their confidence intervals. GPU times are wall times of the
+// whole call on device data (sort, ranks, replicates, intervals, results copied to the host).
+//
+//   cmake --build build/device --target proxytask_stats_cuda_bench
+//   build/device/benchmarks/proxytask_stats_cuda_bench --benchmark_min_time=0.2s
+
+#include <proxytask/stats/over_steps.cuh>
+
+#include <support/gpu_inputs.hpp>
+
+#include <benchmark/benchmark.h>
+#include <cub/device/device_segmented_sort.cuh>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace pt = proxytask;
+namespace st = proxytask::stats;
+
+st::over_steps_options options_for(benchmark::State const& state, st::correlation method,
+                                   st::interval_method interval) {
+  st::over_steps_options o{.method = method,
+                           .bootstrap_resamples = static_cast<std::size_t>(state.range(2)),
+                           .interval = interval};
+  o.seed = 7;
+  return o;
+}
+
+void set_counters(benchmark::State& state) {
+  double const elements = static_cast<double>(state.range(0)) *
+                          static_cast<double>(state.range(1)) *
+                          static_cast<double>(1 + state.range(2));
+  state.counters["ranked_elements_per_second"] =
+      benchmark::Counter(elements, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void run_cuda(benchmark::State& state, st::correlation method, st::interval_method interval) {
+  auto const steps = static_cast<std::size_t>(state.range(0));
+  auto const models = static_cast<std::size_t>(state.range(1));
+  if (!pt::backend::cuda_device_count()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  auto const p = pt::bench::make_gpu_problem(steps, models);
+  auto scores = pt::device_buffer<float>::allocate(p.scores.size()).value();
+  auto reference = pt::device_buffer<float>::allocate(p.reference.size()).value();
+  cudaMemcpy(scores.data(), p.scores.data(), p.scores.size() * sizeof(float),
+             cudaMemcpyHostToDevice);
+  cudaMemcpy(reference.data(), p.reference.data(), p.reference.size() * sizeof(float),
+             cudaMemcpyHostToDevice);
+  cudaStream_t stream = nullptr;
+  cudaStreamCreate(&stream);
+  auto const o = options_for(state, method, interval);
+  pt::device_matrix_view<float const> const view(scores.data(), models, steps);
+  auto const first = st::correlate_over_steps(pt::backend::cuda.on(stream), view, reference.view(),
+                                              o);  // warm-up and buffers
+  if (!first) {
+    state.SkipWithError(first.error().message().c_str());
+    return;
+  }
+  for (auto _ : state) {
+    auto r = st::correlate_over_steps(pt::backend::cuda.on(stream), view, reference.view(), o);
+    benchmark::DoNotOptimize(r);
+  }
+  cudaStreamDestroy(stream);
+  set_counters(state);
+}
+
+void run_cpu(benchmark::State& state, st::correlation method, st::interval_method interval) {
+  auto const steps = static_cast<std::size_t>(state.range(0));
+  auto const models = static_cast<std::size_t>(state.range(1));
+  auto const p = pt::bench::make_gpu_problem(steps, models);
+  auto const o = options_for(state, method, interval);
+  pt::host_matrix_view<float const> const view(p.scores.data(), models, steps);
+  for (auto _ : state) {
+    auto r = st::correlate_over_steps(pt::backend::cpu.with_threads(0), view,
+                                      std::span<float const>(p.reference), o);
+    benchmark::DoNotOptimize(r);
+  }
+  set_counters(state);
+}
+
+void BM_Spearman_Cuda(benchmark::State& state) {
+  run_cuda(state, st::correlation::spearman, st::interval_method::percentile);
+}
+void BM_Spearman_Cpu(benchmark::State& state) {
+  run_cpu(state, st::correlation::spearman, st::interval_method::percentile);
+}
+void BM_SpearmanBca_Cuda(benchmark::State& state) {
+  run_cuda(state, st::correlation::spearman, st::interval_method::bca);
+}
+void BM_SpearmanBca_Cpu(benchmark::State& state) {
+  run_cpu(state, st::correlation::spearman, st::interval_method::bca);
+}
+void BM_Kendall_Cuda(benchmark::State& state) {
+  run_cuda(state, st::correlation::kendall_tau_b, st::interval_method::percentile);
+}
+void BM_Kendall_Cpu(benchmark::State& state) {
+  run_cpu(state, st::correlation::kendall_tau_b, st::interval_method::percentile);
+}
+
+/// The issue's sizes: plain Spearman over 200 steps x 15,625 models; bootstraps (steps, models,
+/// resamples) with their intervals.
+void target_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models", "resamples"});
+  b->Args({200, 15625, 0});
+  b->Args({100, 10, 10000});
+  b->Args({200, 1000, 1000});
+  b->Args({200, 15625, 100});
+}
+/// Small problems, where the CPU wins: the crossover of backend::auto_.
+void crossover_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models", "resamples"});
+  for (auto const& a : std::vector<std::vector<std::int64_t>>{{20, 16, 0},
+                                                              {20, 64, 0},
+                                                              {50, 256, 0},
+                                                              {100, 1024, 0},
+                                                              {200, 4096, 0},
+                                                              {10, 10, 100},
+                                                              {20, 10, 1000},
+                                                              {50, 30, 1000}})
+    b->Args(a);
+}
+
+BENCHMARK(BM_Spearman_Cuda)
+    ->Apply(target_sizes)
+    ->Apply(crossover_sizes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Spearman_Cpu)
+    ->Apply(target_sizes)
+    ->Apply(crossover_sizes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SpearmanBca_Cuda)
+    ->ArgNames({"steps", "models", "resamples"})
+    ->Args({100, 10, 10000})
+    ->Args({200, 1000, 1000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SpearmanBca_Cpu)
+    ->ArgNames({"steps", "models", "resamples"})
+    ->Args({100, 10, 10000})
+    ->Args({200, 1000, 1000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Kendall_Cuda)
+    ->ArgNames({"steps", "models", "resamples"})
+    ->Args({200, 15625, 0})
+    ->Args({100, 10, 10000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Kendall_Cpu)
+    ->ArgNames({"steps", "models", "resamples"})
+    ->Args({200, 15625, 0})
+    ->Args({100, 10, 10000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+/// The order key of a float (the sort keys of the GPU back-end), on the host.
+std::uint32_t order_key(float v) {
+  std::uint32_t bits = 0;
+  float const canonical = v + 0.0f;
+  std::memcpy(&bits, &canonical, sizeof bits);
+  return bits ^ (static_cast<std::uint32_t>(static_cast<std::int32_t>(bits) >> 31) | 0x80000000u);
+}
+
+/// CUB's segmented sort alone, of the same keys (one segment per step, the model as the value):
+/// the ceiling of any ranking that sorts each step once. Timed with CUDA events.
+void BM_CubSegmentedSort(benchmark::State& state) {
+  auto const steps = static_cast<std::size_t>(state.range(0));
+  auto const models = static_cast<std::size_t>(state.range(1));
+  if (!pt::backend::cuda_device_count()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  auto const p = pt::bench::make_gpu_problem(steps, models);
+  std::size_t const n = steps * models;
+  std::vector<std::uint32_t> keys(n), values(n);
+  std::vector<std::int64_t> offsets(steps + 1);
+  for (std::size_t s = 0; s < steps; ++s)
+    for (std::size_t m = 0; m < models; ++m) {
+      keys[s * models + m] = order_key(p.scores[m * steps + s]);
+      values[s * models + m] = static_cast<std::uint32_t>(m);
+    }
+  for (std::size_t s = 0; s <= steps; ++s) offsets[s] = static_cast<std::int64_t>(s * models);
+  auto keys_in = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  auto keys_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  auto values_in = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  auto values_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  auto device_offsets = pt::device_buffer<std::int64_t>::allocate(steps + 1).value();
+  cudaMemcpy(keys_in.data(), keys.data(), n * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(values_in.data(), values.data(), n * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(device_offsets.data(), offsets.data(), (steps + 1) * 8, cudaMemcpyHostToDevice);
+  std::size_t bytes = 0;
+  auto sort = [&](void* temp) {
+    return cub::DeviceSegmentedSort::StableSortPairs(
+        temp, bytes, keys_in.data(), keys_out.data(), values_in.data(), values_out.data(),
+        static_cast<std::int64_t>(n), static_cast<std::int64_t>(steps), device_offsets.data(),
+        device_offsets.data() + 1);
+  };
+  sort(nullptr);
+  auto temp = pt::device_buffer<std::byte>::allocate(bytes).value();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  sort(temp.data());
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    sort(temp.data());
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.counters["ranked_elements_per_second"] =
+      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_CubSegmentedSort)
+    ->ArgNames({"steps", "models"})
+    ->Args({200, 15625})
+    ->Args({200, 1000})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace

@@ -1,0 +1,379 @@
+#pragma once
+// The host side of the CUDA correlate_over_steps: device memory kept between calls, the kernel
+// sequence, and the step rows, assembled with the CPU back-end's own functions (validity rule,
+// p-values, interval levels, quantile interpolation) from the exact integers and order
+// statistics the device computed. Two round trips per call with a bootstrap (the interval's
+// levels need the host's normal quantiles), one without.
+
+#include <proxytask/core/backend.cuh>
+#include <proxytask/stats/bootstrap.hpp>
+#include <proxytask/stats/detail/correlation_cpu.hpp>
+#include <proxytask/stats/detail/over_steps_cpu.hpp>
+#include <proxytask/stats/detail/over_steps_kernels.cuh>
+#include <proxytask/stats/p_value.hpp>
+
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_segmented_sort.cuh>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace proxytask::stats::detail::gpu {
+
+/// Device memory kept between calls on one thread, for one device: a controller polls the same
+/// sizes again and again, and cudaMalloc costs more than a small call.
+struct workspace {
+  int device = -1;
+  device_buffer<std::byte> scores, reference;  // staged host data
+  device_buffer<std::uint64_t> keys_in, keys_out, reference_keys_in, reference_keys_out;
+  device_buffer<std::uint32_t> models_in, models_out, reference_models_in, reference_models_out;
+  device_buffer<std::uint32_t> reference_first, reference_last, reference_present;
+  device_buffer<std::uint8_t> has_reference;
+  device_buffer<std::int64_t> offsets;
+  device_buffer<std::uint32_t> scan, x_lo, x_hi, y_lo, y_hi, y_order, draw_position, scratch;
+  device_buffer<std::int32_t> position_of;
+  device_buffer<step_stats> stats;
+  device_buffer<double> replicates, jackknife, order_statistics;
+  device_buffer<replicate_tally> tallies;
+  device_buffer<jackknife_moments> moments;
+  device_buffer<std::uint32_t> ranks;
+  device_buffer<std::byte> cub_temp;
+};
+
+/// This thread's workspace for the current device.
+inline result<workspace*> current_workspace() {
+  static thread_local workspace kept;
+  int device = 0;
+  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
+  if (kept.device != device) {
+    kept = workspace{};
+    kept.device = device;
+  }
+  return &kept;
+}
+
+template <class T>
+result<void> download(std::vector<T>& host, device_buffer<T> const& device, std::size_t n,
+                      cudaStream_t stream) {
+  host.resize(n);
+  if (n == 0) return {};
+  PROXYTASK_CUDA_TRY(
+      cudaMemcpyAsync(host.data(), device.data(), n * sizeof(T), cudaMemcpyDeviceToHost, stream));
+  return {};
+}
+
+inline unsigned blocks_for(std::size_t n, unsigned block) {
+  return static_cast<unsigned>((n + block - 1) / block);
+}
+
+/// Launches the replicate kernel for the steps' sizes: one thread per replicate when every step
+/// has at most small_step_pairs pairs, else one block per replicate.
+inline result<void> launch_replicates(replicate_args args, std::size_t steps, workspace& ws,
+                                      cudaStream_t stream) {
+  if (args.rows <= small_step_pairs) {
+    constexpr int block = 128;
+    dim3 const grid(static_cast<unsigned>(steps), std::min(blocks_for(args.count, block), 65535u));
+    small_replicates_kernel<block><<<grid, block, 0, stream>>>(args);
+    PROXYTASK_CUDA_TRY(cudaGetLastError());
+    return {};
+  }
+  constexpr int block = 256;
+  int device = 0, processors = 0;
+  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
+  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
+  // Enough blocks for 8 per multiprocessor, each taking every gridDim.y-th replicate of its step.
+  std::size_t const per_step = std::clamp<std::size_t>(
+      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
+      std::min<std::size_t>(args.count, 65535));
+  std::size_t const scratch_words = 3 * (std::size_t{args.rows} + 1);
+  std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
+  bool const in_shared = shared_bytes <= 40 * 1024;
+  if (!in_shared) {
+    if (auto const r = ws.scratch.resize(scratch_words * steps * per_step, stream); !r)
+      return r.error();
+    args.scratch = ws.scratch.data();
+  }
+  dim3 const grid(static_cast<unsigned>(steps), static_cast<unsigned>(per_step));
+  block_replicates_kernel<block>
+      <<<grid, block, in_shared ? shared_bytes : 0, stream>>>(args, in_shared);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
+/// The interval bound of one quantile level from the order statistics the device selected.
+inline double bound(double q, std::size_t defined, double lower, double upper) {
+  if (defined == 0 || std::isnan(q)) return std::numeric_limits<double>::quiet_NaN();
+  return quantile_position(q, defined).value(lower, upper);
+}
+
+/// The whole computation on device data; `rows` models x `steps` steps.
+template <class Real>
+result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, std::size_t rows,
+                                       std::size_t steps, Real const* reference,
+                                       over_steps_options const& options) {
+  using key_t = typename key_traits<Real>::type;
+  step_table table(steps);
+  if (steps == 0 || rows == 0) return table;
+  auto const got = current_workspace();
+  if (!got) return got.error();
+  workspace& ws = **got;
+  std::size_t const total = rows * steps;
+  auto const n = static_cast<std::uint32_t>(rows);
+  auto const s32 = static_cast<std::uint32_t>(steps);
+  std::size_t const key_words = (total * sizeof(key_t) + 7) / 8;
+  std::size_t const reference_key_words = (rows * sizeof(key_t) + 7) / 8;
+  for (auto* b : {&ws.keys_in, &ws.keys_out})
+    if (auto const r = b->resize(key_words, stream); !r) return r.error();
+  for (auto* b : {&ws.reference_keys_in, &ws.reference_keys_out})
+    if (auto const r = b->resize(reference_key_words, stream); !r) return r.error();
+  for (auto* b : {&ws.models_in, &ws.models_out, &ws.scan, &ws.x_lo, &ws.x_hi, &ws.y_lo, &ws.y_hi,
+                  &ws.y_order, &ws.draw_position})
+    if (auto const r = b->resize(total, stream); !r) return r.error();
+  for (auto* b :
+       {&ws.reference_models_in, &ws.reference_models_out, &ws.reference_first, &ws.reference_last})
+    if (auto const r = b->resize(rows, stream); !r) return r.error();
+  if (auto const r = ws.reference_present.resize(1, stream); !r) return r.error();
+  if (auto const r = ws.has_reference.resize(rows, stream); !r) return r.error();
+  if (auto const r = ws.position_of.resize(total, stream); !r) return r.error();
+  if (auto const r = ws.offsets.resize(steps + 1, stream); !r) return r.error();
+  if (auto const r = ws.stats.resize(steps, stream); !r) return r.error();
+  auto* const keys_in = reinterpret_cast<key_t*>(ws.keys_in.data());
+  auto* const keys_out = reinterpret_cast<key_t*>(ws.keys_out.data());
+  auto* const reference_keys_in = reinterpret_cast<key_t*>(ws.reference_keys_in.data());
+  auto* const reference_keys_out = reinterpret_cast<key_t*>(ws.reference_keys_out.data());
+
+  // Sort the reference once and the steps in one segmented sort (stable: ties in model order).
+  std::size_t reference_bytes = 0, steps_bytes = 0;
+  PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
+      nullptr, reference_bytes, reference_keys_in, reference_keys_out,
+      ws.reference_models_in.data(), ws.reference_models_out.data(), rows, 0,
+      static_cast<int>(sizeof(key_t) * 8), stream));
+  PROXYTASK_CUDA_TRY(cub::DeviceSegmentedSort::StableSortPairs(
+      nullptr, steps_bytes, keys_in, keys_out, ws.models_in.data(), ws.models_out.data(),
+      static_cast<std::int64_t>(total), static_cast<std::int64_t>(steps), ws.offsets.data(),
+      ws.offsets.data() + 1, stream));
+  if (auto const r = ws.cub_temp.resize(std::max(reference_bytes, steps_bytes), stream); !r)
+    return r.error();
+  std::size_t temp_bytes = ws.cub_temp.size();
+
+  dim3 const tile(32, 8);
+  load_keys_kernel<Real><<<dim3(1, blocks_for(rows, 32)), tile, 0, stream>>>(
+      reference, n, 1, reference_keys_in, ws.reference_models_in.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
+      ws.cub_temp.data(), temp_bytes, reference_keys_in, reference_keys_out,
+      ws.reference_models_in.data(), ws.reference_models_out.data(), rows, 0,
+      static_cast<int>(sizeof(key_t) * 8), stream));
+  PROXYTASK_CUDA_TRY(cudaMemsetAsync(ws.has_reference.data(), 0, rows, stream));
+  PROXYTASK_CUDA_TRY(
+      cudaMemsetAsync(ws.reference_present.data(), 0, sizeof(std::uint32_t), stream));
+  reference_runs_kernel<key_t><<<blocks_for(rows, 256), 256, 0, stream>>>(
+      reference_keys_out, ws.reference_models_out.data(), n, ws.reference_first.data(),
+      ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+
+  load_keys_kernel<Real><<<dim3(blocks_for(steps, 32), blocks_for(rows, 32)), tile, 0, stream>>>(
+      scores, n, s32, keys_in, ws.models_in.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  segment_offsets_kernel<<<blocks_for(steps + 1, 256), 256, 0, stream>>>(n, s32, ws.offsets.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  temp_bytes = ws.cub_temp.size();
+  PROXYTASK_CUDA_TRY(cub::DeviceSegmentedSort::StableSortPairs(
+      ws.cub_temp.data(), temp_bytes, keys_in, keys_out, ws.models_in.data(), ws.models_out.data(),
+      static_cast<std::int64_t>(total), static_cast<std::int64_t>(steps), ws.offsets.data(),
+      ws.offsets.data() + 1, stream));
+
+  step_arrays const arrays{ws.x_lo.data(), ws.x_hi.data(),    ws.y_lo.data(),
+                           ws.y_hi.data(), ws.y_order.data(), ws.draw_position.data()};
+  constexpr int block = 256;
+  std::size_t const resamples = options.bootstrap_resamples;
+  rank_args<key_t> const ranking{keys_out,
+                                 ws.models_out.data(),
+                                 n,
+                                 ws.has_reference.data(),
+                                 resamples > 0,
+                                 ws.reference_models_out.data(),
+                                 ws.reference_first.data(),
+                                 ws.reference_last.data(),
+                                 ws.reference_present.data(),
+                                 ws.scan.data(),
+                                 ws.position_of.data(),
+                                 arrays,
+                                 ws.stats.data()};
+  // A step's passes are tile loops of block scans: wide blocks for many models, so that the
+  // loops are short.
+  if (rows > 4096)
+    rank_steps_kernel<key_t, 1024><<<s32, 1024, 0, stream>>>(ranking);
+  else
+    rank_steps_kernel<key_t, block><<<s32, block, 0, stream>>>(ranking);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  bool const kendall = options.method == correlation::kendall_tau_b;
+  if (kendall) {
+    kendall_score_kernel<block><<<s32, block, 0, stream>>>(n, arrays, ws.stats.data());
+    PROXYTASK_CUDA_TRY(cudaGetLastError());
+  }
+
+  validity_rule const rule{
+      n,
+      static_cast<std::uint32_t>(std::min<std::size_t>(options.min_valid_pairs, ~std::uint32_t{0})),
+      options.min_valid_fraction, options.method};
+  bool const bca = options.interval == interval_method::bca;
+  if (resamples > 0) {
+    if (auto const r = ws.replicates.resize(steps * resamples, stream); !r) return r.error();
+    if (auto const r = ws.tallies.resize(steps, stream); !r) return r.error();
+    replicate_args args{n,
+                        arrays,
+                        ws.stats.data(),
+                        rule,
+                        replicate_kind::bootstrap,
+                        static_cast<std::uint32_t>(resamples),
+                        options.seed,
+                        ws.replicates.data(),
+                        nullptr};
+    if (auto const r = launch_replicates(args, steps, ws, stream); !r) return r.error();
+    tally_kernel<<<s32, 32, 0, stream>>>(ws.replicates.data(),
+                                         static_cast<std::uint32_t>(resamples), ws.stats.data(),
+                                         rule, options.threshold.value_or(0.0), ws.tallies.data());
+    PROXYTASK_CUDA_TRY(cudaGetLastError());
+    if (bca) {
+      if (auto const r = ws.jackknife.resize(total, stream); !r) return r.error();
+      if (auto const r = ws.moments.resize(steps, stream); !r) return r.error();
+      args.kind = replicate_kind::jackknife;
+      args.count = n;
+      args.out = ws.jackknife.data();
+      if (auto const r = launch_replicates(args, steps, ws, stream); !r) return r.error();
+      jackknife_moments_kernel<<<blocks_for(steps, 128), 128, 0, stream>>>(
+          ws.jackknife.data(), n, s32, ws.stats.data(), rule, ws.moments.data());
+      PROXYTASK_CUDA_TRY(cudaGetLastError());
+    }
+  }
+
+  std::vector<step_stats> stats;
+  std::vector<replicate_tally> tallies;
+  std::vector<jackknife_moments> moments;
+  if (auto const r = download(stats, ws.stats, steps, stream); !r) return r.error();
+  if (resamples > 0) {
+    if (auto const r = download(tallies, ws.tallies, steps, stream); !r) return r.error();
+    if (bca)
+      if (auto const r = download(moments, ws.moments, steps, stream); !r) return r.error();
+  }
+  PROXYTASK_CUDA_TRY(cudaStreamSynchronize(stream));
+
+  // The rows, with the CPU's own validity rule, p-values and interval levels.
+  std::vector<std::array<double, 2>> levels(resamples > 0 ? steps : 0);
+  std::vector<std::uint32_t> ranks(resamples > 0 ? 4 * steps : 0, no_rank);
+  bool any_interval = false;
+  for (std::size_t s = 0; s < steps; ++s) {
+    step_row& row = table[s];
+    step_stats const& st = stats[s];
+    row.median_score = st.median;
+    row.valid_pairs = st.valid;
+    if (!enough_pairs(row, rows, options)) continue;
+    if (kendall) {
+      auto const r = kendall_result(st.kendall(), options.alternative);
+      row.coefficient = r.coefficient;
+      row.p_value = r.p_value;
+      row.reason = r.reason;
+    } else {
+      row.coefficient = st.spearman().rho();
+      if (std::isnan(row.coefficient)) {
+        row.reason = nan_reason::constant_input;
+      } else {
+        row.reason = nan_reason::none;
+        row.p_value = spearman_p_value(row.coefficient, st.valid, options.alternative);
+      }
+    }
+    if (row.reason != nan_reason::none || resamples == 0) continue;
+    replicate_tally const& t = tallies[s];
+    replicate_counts k;
+    k.defined = t.defined;
+    k.undefined = t.undefined;
+    k.below_hat = t.below_hat;
+    k.at_or_below_hat = t.at_or_below_hat;
+    k.at_or_below_zero = t.at_or_below_zero;
+    k.at_or_below_c = t.at_or_below_c;
+    k.sum = t.sum;
+    k.squares = t.squares;
+    row.bootstrap = summary_without_interval(k, options.threshold);
+    if (k.defined == 0) continue;
+    double const a =
+        bca ? acceleration(moments[s], st.valid) : std::numeric_limits<double>::quiet_NaN();
+    auto const [q_low, q_high] = interval_levels(k, options.interval, options.confidence_level, a);
+    levels[s] = {q_low, q_high};
+    std::size_t i = 4 * s;
+    for (double const q : {q_low, q_high}) {
+      if (!std::isnan(q)) {
+        quantile_position const at(q, k.defined);
+        ranks[i] = static_cast<std::uint32_t>(at.rank);
+        if (at.interpolate) ranks[i + 1] = static_cast<std::uint32_t>(at.rank + 1);
+        any_interval = true;
+      }
+      i += 2;
+    }
+  }
+  if (!any_interval) return table;
+
+  // The interval bounds: order statistics of the replicates, selected on the device.
+  if (auto const r = ws.ranks.resize(4 * steps, stream); !r) return r.error();
+  if (auto const r = ws.order_statistics.resize(4 * steps, stream); !r) return r.error();
+  PROXYTASK_CUDA_TRY(cudaMemcpyAsync(ws.ranks.data(), ranks.data(), ranks.size() * sizeof(ranks[0]),
+                                     cudaMemcpyHostToDevice, stream));
+  select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(),
+                                                  static_cast<std::uint32_t>(resamples),
+                                                  ws.ranks.data(), ws.order_statistics.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  std::vector<double> order;
+  if (auto const r = download(order, ws.order_statistics, 4 * steps, stream); !r) return r.error();
+  PROXYTASK_CUDA_TRY(cudaStreamSynchronize(stream));
+  for (std::size_t s = 0; s < steps; ++s) {
+    step_row& row = table[s];
+    if (ranks[4 * s] == no_rank && ranks[4 * s + 2] == no_rank) continue;
+    std::size_t const defined = row.bootstrap.defined;
+    row.bootstrap.low = bound(levels[s][0], defined, order[4 * s], order[4 * s + 1]);
+    row.bootstrap.high = bound(levels[s][1], defined, order[4 * s + 2], order[4 * s + 3]);
+  }
+  return table;
+}
+
+/// Host data: staged to the device first (on the stream), then as device data.
+template <class Real>
+result<step_table> correlate_from_host(cudaStream_t stream, host_matrix_view<Real const> scores,
+                                       std::span<Real const> reference,
+                                       over_steps_options const& options) {
+  if (scores.cols() == 0 || scores.rows() == 0) return step_table(scores.cols());
+  auto const got = current_workspace();
+  if (!got) return got.error();
+  workspace& ws = **got;
+  if (auto const r = ws.scores.resize(scores.size() * sizeof(Real), stream); !r) return r.error();
+  if (auto const r = ws.reference.resize(reference.size() * sizeof(Real), stream); !r)
+    return r.error();
+  PROXYTASK_CUDA_TRY(cudaMemcpyAsync(ws.scores.data(), scores.data(), scores.size() * sizeof(Real),
+                                     cudaMemcpyHostToDevice, stream));
+  PROXYTASK_CUDA_TRY(cudaMemcpyAsync(ws.reference.data(), reference.data(),
+                                     reference.size() * sizeof(Real), cudaMemcpyHostToDevice,
+                                     stream));
+  return correlate_on_device(stream, reinterpret_cast<Real const*>(ws.scores.data()), scores.rows(),
+                             scores.cols(), reinterpret_cast<Real const*>(ws.reference.data()),
+                             options);
+}
+
+/// At least this much work (steps x models x max(1, resamples)) goes to the GPU under
+/// backend::auto_; below it the CPU answers sooner (measured: benchmarks/stats/
+/// over_steps_cuda_bench.cu, BM_Crossover_*).
+inline constexpr std::size_t auto_min_work = std::size_t{1} << 16;
+
+/// Whether backend::auto_ sends this call to the GPU (before asking for a device).
+inline bool gpu_preferred(std::size_t rows, std::size_t steps, over_steps_options const& o) {
+  if (o.permutations > 0) return false;  // the GPU back-end hands these to the CPU anyway
+  // Kendall replicates on the GPU are O(n^2) per replicate above small_step_pairs.
+  if (o.method == correlation::kendall_tau_b && o.bootstrap_resamples > 0 &&
+      rows > small_step_pairs)
+    return false;
+  return rows * steps * std::max<std::size_t>(1, o.bootstrap_resamples) >= auto_min_work;
+}
+
+}  // namespace proxytask::stats::detail::gpu

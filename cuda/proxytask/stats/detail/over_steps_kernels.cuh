@@ -1,0 +1,728 @@
+#pragma once
+// The kernels of the CUDA correlate_over_steps (detail/over_steps_cuda.inl runs them). They
+// compute what the CPU back-end computes, as the same exact integers: each step's values are
+// sorted once (CUB), its valid pairs get their positions and tie groups (rank_steps_kernel), and
+// every coefficient, bootstrap replicate and jackknife value comes from integer rank sums by
+// counting against that one sort. Floating-point sums go through the lanes of
+// stats/bootstrap.hpp, in the CPU's order, so replicates, counts and moments are bit for bit the
+// CPU's.
+
+#include <proxytask/core/backend.cuh>
+#include <proxytask/stats/bootstrap.hpp>
+#include <proxytask/stats/correlation.hpp>
+#include <proxytask/stats/detail/rank_math.hpp>
+#include <proxytask/stats/philox.hpp>
+
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace proxytask::stats::detail::gpu {
+
+using std::int64_t;
+using std::uint32_t;
+using std::uint64_t;
+
+// ---------------------------------------------------------------------------------------------
+// Sort keys: unsigned integers in the order of the values (as the CPU's order_key), NaN last.
+
+template <class Real>
+struct key_traits;
+
+template <>
+struct key_traits<float> {
+  using type = uint32_t;
+  static constexpr type missing = ~type{0};
+  static __device__ type key(float v) {
+    if (v != v) return missing;
+    uint32_t const bits = __float_as_uint(v + 0.0f);  // -0.0 + 0.0 is +0.0
+    return bits ^ (static_cast<uint32_t>(static_cast<std::int32_t>(bits) >> 31) | 0x80000000u);
+  }
+  static __device__ double value(type k) {
+    return static_cast<double>(__uint_as_float(k & 0x80000000u ? k ^ 0x80000000u : ~k));
+  }
+};
+
+template <>
+struct key_traits<double> {
+  using type = uint64_t;
+  static constexpr type missing = ~type{0};
+  static __device__ type key(double v) {
+    if (v != v) return missing;
+    auto const bits = static_cast<uint64_t>(__double_as_longlong(v + 0.0));
+    return bits ^ (static_cast<uint64_t>(static_cast<int64_t>(bits) >> 63) | (uint64_t{1} << 63));
+  }
+  static __device__ double value(type k) {
+    uint64_t const bits = k & (uint64_t{1} << 63) ? k ^ (uint64_t{1} << 63) : ~k;
+    return __longlong_as_double(static_cast<long long>(bits));
+  }
+};
+
+/// The traits of a key type: uint32_t keys are floats', uint64_t keys doubles'.
+template <class Key>
+using key_traits_of = key_traits<std::conditional_t<sizeof(Key) == 4, float, double>>;
+
+template <class Key>
+__device__ uint32_t lower_bound(Key const* a, uint32_t lo, uint32_t hi, Key k) {
+  while (lo < hi) {
+    uint32_t const mid = lo + (hi - lo) / 2;
+    if (a[mid] < k)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+template <class Key>
+__device__ uint32_t upper_bound(Key const* a, uint32_t lo, uint32_t hi, Key k) {
+  while (lo < hi) {
+    uint32_t const mid = lo + (hi - lo) / 2;
+    if (a[mid] <= k)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/// The keys of a models x steps row-major matrix, transposed to one segment per step (step s,
+/// model r at s * rows + r), with the model index as the sort's value. 32 x 32 tiles through
+/// shared memory, so that both the reads and the writes are coalesced. Block (32, 8).
+template <class Real>
+PROXYTASK_KERNEL void load_keys_kernel(Real const* scores, uint32_t rows, uint32_t steps,
+                                       typename key_traits<Real>::type* keys, uint32_t* models) {
+  __shared__ typename key_traits<Real>::type tile[32][33];
+  uint32_t const step0 = blockIdx.x * 32, row0 = blockIdx.y * 32;
+  for (uint32_t i = threadIdx.y; i < 32; i += 8) {
+    uint32_t const r = row0 + i, s = step0 + threadIdx.x;
+    if (r < rows && s < steps)
+      tile[i][threadIdx.x] = key_traits<Real>::key(scores[static_cast<uint64_t>(r) * steps + s]);
+  }
+  __syncthreads();
+  for (uint32_t i = threadIdx.y; i < 32; i += 8) {
+    uint32_t const s = step0 + i, r = row0 + threadIdx.x;
+    if (r < rows && s < steps) {
+      keys[static_cast<uint64_t>(s) * rows + r] = tile[threadIdx.x][i];
+      models[static_cast<uint64_t>(s) * rows + r] = r;
+    }
+  }
+}
+
+/// offsets[s] = s * rows, for s <= steps (the segments of the steps' sort).
+PROXYTASK_KERNEL void segment_offsets_kernel(uint32_t rows, uint32_t steps, int64_t* offsets) {
+  uint32_t const s = blockIdx.x * blockDim.x + threadIdx.x;
+  if (s <= steps) offsets[s] = static_cast<int64_t>(s) * rows;
+}
+
+/// The reference's sorted order, once per call: for each sorted index j of a present value, the
+/// run of equal values [first[j], last[j]); which models have a reference; how many do.
+template <class Key>
+PROXYTASK_KERNEL void reference_runs_kernel(Key const* keys, uint32_t const* models, uint32_t n,
+                                            uint32_t* first, uint32_t* last,
+                                            std::uint8_t* has_reference, uint32_t* present) {
+  uint32_t const j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= n) return;
+  Key const k = keys[j];
+  Key constexpr missing = ~Key{0};
+  if (k == missing) return;
+  if (j + 1 == n || keys[j + 1] == missing) *present = j + 1;
+  first[j] = j == 0 || keys[j - 1] != k ? j : lower_bound(keys, 0, j, k);
+  last[j] = j + 1 == n || keys[j + 1] != k ? j + 1 : upper_bound(keys, j + 1, n, k);
+  has_reference[models[j]] = 1;
+}
+
+/// What one step's pass leaves for the others and the host: exact integers, plus the median.
+struct step_stats {
+  uint32_t valid = 0;              ///< pairs with both values
+  uint32_t present = 0;            ///< proxy scores present
+  double median = 0;               ///< upper median of the present proxy scores (NaN when none)
+  int64_t aa = 0, ab = 0, bb = 0;  ///< sums of doubled ranks' products (not centred)
+  int64_t score = 0;               ///< Kendall: concordant - discordant
+  /// Per valid pair, (t - 1), (t - 1)(t - 2), (t - 1)(2t + 5) of its tie group of size t, summed:
+  /// twice the tied pairs, and Kendall's sums over groups of t(t-1)(t-2) and t(t-1)(2t+5).
+  int64_t x_ties2 = 0, x_t2 = 0, x_t5 = 0, y_ties2 = 0, y_t2 = 0, y_t5 = 0;
+
+  PROXYTASK_HD spearman_sums spearman() const noexcept {
+    spearman_sums s{ab, aa, bb};
+    s.centre(valid);
+    return s;
+  }
+  PROXYTASK_HD kendall_counts kendall() const noexcept {
+    kendall_counts k;
+    k.n = valid;
+    k.total = k.n * (k.n - 1) / 2;
+    k.score = score;
+    k.x_ties = x_ties2 / 2;
+    k.y_ties = y_ties2 / 2;
+    k.x_t2 = static_cast<double>(x_t2);
+    k.x_t5 = static_cast<double>(x_t5);
+    k.y_t2 = static_cast<double>(y_t2);
+    k.y_t5 = static_cast<double>(y_t5);
+    return k;
+  }
+  PROXYTASK_HD double coefficient(correlation method) const noexcept {
+    return method == correlation::spearman ? spearman().rho() : kendall().tau_b();
+  }
+};
+
+/// The validity rule and a defined coefficient: whether a step gets replicates.
+struct validity_rule {
+  uint32_t rows = 0;
+  uint32_t min_valid_pairs = 2;
+  double min_valid_fraction = 0;
+  correlation method = correlation::kendall_tau_b;
+
+  PROXYTASK_HD bool enough_pairs(uint32_t valid) const noexcept {
+    return valid >= min_valid_pairs &&
+           !(static_cast<double>(valid) / static_cast<double>(rows) < min_valid_fraction);
+  }
+  PROXYTASK_HD bool has_replicates(step_stats const& s) const noexcept {
+    if (!enough_pairs(s.valid)) return false;
+    double const c = s.coefficient(method);
+    return c == c;
+  }
+};
+
+/// Per step: arrays of `rows` entries at s * rows. Positions p are the step's valid pairs in
+/// proxy-score order (ties in model order).
+struct step_arrays {
+  uint32_t* x_lo;  ///< per position: its proxy tie group is positions [x_lo, x_hi)
+  uint32_t* x_hi;
+  uint32_t* y_lo;  ///< per position: its reference tie group is y-order [y_lo, y_hi)
+  uint32_t* y_hi;
+  uint32_t* y_order;        ///< positions in reference order
+  uint32_t* draw_position;  ///< the k-th valid pair in model order: its position
+};
+
+/// Everything rank_steps_kernel reads and writes.
+template <class Key>
+struct rank_args {
+  Key const* keys;         ///< sorted, per step
+  uint32_t const* models;  ///< in the keys' order, per step
+  uint32_t rows;
+  std::uint8_t const* has_reference;
+  bool draw_table;  ///< whether to build arrays.draw_position (only replicates need it)
+  uint32_t const* reference_models;  ///< in reference order
+  uint32_t const* reference_first;
+  uint32_t const* reference_last;
+  uint32_t const* reference_present;
+  uint32_t* scan;             ///< scratch, per step
+  std::int32_t* position_of;  ///< per step and model: its position, -1 when not a valid pair
+  step_arrays arrays;
+  step_stats* stats;
+};
+
+/// One block per step: the positions of its valid pairs (a scan over the sorted proxy scores),
+/// their tie groups on each side (runs of equal keys, mapped to positions by the scan), the
+/// reference order restricted to them, the row-order draw table, and the plain sums.
+template <class Key, int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> a) {
+  using scan_t = cub::BlockScan<uint32_t, Block>;
+  using reduce_t = cub::BlockReduce<int64_t, Block>;
+  __shared__ union {
+    typename scan_t::TempStorage scan;
+    typename reduce_t::TempStorage reduce;
+  } temp;
+  __shared__ uint32_t present_shared;
+  Key constexpr missing = ~Key{0};
+  uint32_t const n = a.rows, s = blockIdx.x, t = threadIdx.x;
+  uint64_t const base = static_cast<uint64_t>(s) * n;
+  Key const* key = a.keys + base;
+  uint32_t const* model = a.models + base;
+  uint32_t* scan = a.scan + base;
+  std::int32_t* position_of = a.position_of + base;
+  uint32_t* x_lo = a.arrays.x_lo + base;
+  uint32_t* x_hi = a.arrays.x_hi + base;
+  uint32_t* y_lo = a.arrays.y_lo + base;
+  uint32_t* y_hi = a.arrays.y_hi + base;
+  if (t == 0) present_shared = lower_bound(key, 0, n, missing);  // NaNs sort last
+  __syncthreads();
+  uint32_t const present = present_shared;
+
+  // Positions: the valid pairs in proxy order.
+  uint32_t carry = 0;
+  for (uint32_t begin = 0; begin < n; begin += Block) {
+    uint32_t const i = begin + t;
+    uint32_t const m = i < n ? model[i] : 0;
+    uint32_t const valid = i < present && a.has_reference[m] ? 1 : 0;
+    uint32_t before = 0, total = 0;
+    scan_t(temp.scan).ExclusiveSum(valid, before, total);
+    if (i < n) {
+      scan[i] = carry + before;
+      position_of[m] = valid ? static_cast<std::int32_t>(carry + before) : -1;
+    }
+    carry += total;
+    __syncthreads();
+  }
+  uint32_t const valid_pairs = carry;
+
+  // Proxy tie groups: a run of equal keys [first, last) holds positions [scan(first), scan(last)).
+  int64_t aa = 0, x_ties2 = 0, x_t2 = 0, x_t5 = 0;
+  auto scan_at = [&](uint32_t i) { return i < n ? scan[i] : valid_pairs; };
+  for (uint32_t i = t; i < present; i += Block) {
+    if (!a.has_reference[model[i]]) continue;
+    Key const k = key[i];
+    uint32_t const first = i == 0 || key[i - 1] != k ? i : lower_bound(key, 0, i, k);
+    uint32_t const last =
+        i + 1 == present || key[i + 1] != k ? i + 1 : upper_bound(key, i + 1, present, k);
+    uint32_t const lo = scan_at(first), hi = scan_at(last), p = scan[i];
+    x_lo[p] = lo;
+    x_hi[p] = hi;
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    aa += r * r;
+    x_ties2 += m - 1;
+    x_t2 += (m - 1) * (m - 2);
+    x_t5 += (m - 1) * (2 * m + 5);
+  }
+  __syncthreads();
+
+  // The reference order of the valid pairs, and their reference tie groups.
+  uint32_t const reference_present = *a.reference_present;
+  uint32_t* y_order = a.arrays.y_order + base;
+  carry = 0;
+  for (uint32_t begin = 0; begin < reference_present; begin += Block) {
+    uint32_t const j = begin + t;
+    std::int32_t const p = j < reference_present ? position_of[a.reference_models[j]] : -1;
+    uint32_t before = 0, total = 0;
+    scan_t(temp.scan).ExclusiveSum(p >= 0 ? 1u : 0u, before, total);
+    if (j < reference_present) scan[j] = carry + before;
+    if (p >= 0) y_order[carry + before] = static_cast<uint32_t>(p);
+    carry += total;
+    __syncthreads();
+  }
+  int64_t ab = 0, bb = 0, y_ties2 = 0, y_t2 = 0, y_t5 = 0;
+  auto y_scan_at = [&](uint32_t j) { return j < reference_present ? scan[j] : valid_pairs; };
+  for (uint32_t j = t; j < reference_present; j += Block) {
+    std::int32_t const p = position_of[a.reference_models[j]];
+    if (p < 0) continue;
+    uint32_t const lo = y_scan_at(a.reference_first[j]), hi = y_scan_at(a.reference_last[j]);
+    y_lo[p] = lo;
+    y_hi[p] = hi;
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    int64_t const x_rank = static_cast<int64_t>(x_lo[p]) + x_hi[p] + 1;
+    ab += x_rank * r;
+    bb += r * r;
+    y_ties2 += m - 1;
+    y_t2 += (m - 1) * (m - 2);
+    y_t5 += (m - 1) * (2 * m + 5);
+  }
+  __syncthreads();
+
+  // The draw table: the k-th valid pair in model order.
+  uint32_t* draw_position = a.arrays.draw_position + base;
+  carry = 0;
+  for (uint32_t begin = 0; a.draw_table && begin < n; begin += Block) {
+    uint32_t const r = begin + t;
+    std::int32_t const p = r < n ? position_of[r] : -1;
+    uint32_t before = 0, total = 0;
+    scan_t(temp.scan).ExclusiveSum(p >= 0 ? 1u : 0u, before, total);
+    if (p >= 0) draw_position[carry + before] = static_cast<uint32_t>(p);
+    carry += total;
+    __syncthreads();
+  }
+
+  int64_t sums[9] = {aa, ab, bb, x_ties2, x_t2, x_t5, y_ties2, y_t2, y_t5};
+  for (int64_t& v : sums) {
+    v = reduce_t(temp.reduce).Sum(v);
+    __syncthreads();
+  }
+  if (t == 0) {
+    step_stats& out = a.stats[s];
+    out.valid = valid_pairs;
+    out.present = present;
+    out.median = present > 0 ? key_traits_of<Key>::value(key[present / 2]) : quiet_nan();
+    out.aa = sums[0];
+    out.ab = sums[1];
+    out.bb = sums[2];
+    out.x_ties2 = sums[3];
+    out.x_t2 = sums[4];
+    out.x_t5 = sums[5];
+    out.y_ties2 = sums[6];
+    out.y_t2 = sums[7];
+    out.y_t5 = sums[8];
+    out.score = 0;
+  }
+}
+
+/// Kendall's concordant - discordant of each step: for every position p, the sign of y over the
+/// positions in later proxy groups. O(n^2 / Block) per step (an O(n log n) merge count for large
+/// n is future work).
+template <int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    kendall_score_kernel(uint32_t rows, step_arrays arrays, step_stats* stats) {
+  using reduce_t = cub::BlockReduce<int64_t, Block>;
+  __shared__ typename reduce_t::TempStorage temp;
+  uint32_t const s = blockIdx.x;
+  uint64_t const base = static_cast<uint64_t>(s) * rows;
+  uint32_t const n = stats[s].valid;
+  uint32_t const* x_hi = arrays.x_hi + base;
+  uint32_t const* y_lo = arrays.y_lo + base;
+  int64_t score = 0;
+  for (uint32_t p = 0; p < n; ++p) {
+    uint32_t const y = y_lo[p];
+    for (uint32_t q = x_hi[p] + threadIdx.x; q < n; q += Block)
+      score += (y_lo[q] > y) - (y_lo[q] < y);
+  }
+  score = reduce_t(temp).Sum(score);
+  if (threadIdx.x == 0) stats[s].score = score;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replicates: a coefficient from weights (how often each position is drawn).
+
+/// How the replicates' weights are made.
+enum class replicate_kind {
+  bootstrap,  ///< replicate r of step s: Philox(seed, s, r) draws, one count per draw
+  jackknife,  ///< replicate j: every pair once but position j
+};
+
+struct replicate_args {
+  uint32_t rows;
+  step_arrays arrays;
+  step_stats const* stats;
+  validity_rule rule;
+  replicate_kind kind;
+  uint32_t count;  ///< replicates per step (jackknife: rows; those past the step's pairs skip)
+  uint64_t seed;
+  double* out;        ///< count per step, at s * count
+  uint32_t* scratch;  ///< global scratch of the block path (3 (rows + 1) per block)
+};
+
+/// The coefficient of weights w over n positions (draws in all), from exclusive prefix sums W
+/// over positions and V over the reference order (both with n + 1 entries): a tie group holding
+/// positions [lo, hi) has doubled rank W[lo] + W[hi] + 1 (2 below + m + 1, as on the CPU).
+/// Sequential: one thread per replicate.
+__device__ inline double weighted_coefficient(correlation method, uint32_t n, int64_t draws,
+                                              uint32_t const* x_lo, uint32_t const* x_hi,
+                                              uint32_t const* y_lo, uint32_t const* y_hi,
+                                              uint32_t const* y_order, uint32_t const* w,
+                                              uint32_t* W, uint32_t* V) {
+  W[0] = 0;
+  for (uint32_t p = 0; p < n; ++p) W[p + 1] = W[p] + w[p];
+  V[0] = 0;
+  for (uint32_t j = 0; j < n; ++j) V[j + 1] = V[j] + w[y_order[j]];
+  if (method == correlation::spearman) {
+    spearman_sums sums;
+    for (uint32_t p = 0; p < n; ++p) {
+      int64_t const c = w[p];
+      if (c == 0) continue;
+      int64_t const a = static_cast<int64_t>(W[x_lo[p]]) + W[x_hi[p]] + 1;
+      int64_t const b = static_cast<int64_t>(V[y_lo[p]]) + V[y_hi[p]] + 1;
+      sums.aa += c * a * a;
+      sums.ab += c * a * b;
+      sums.bb += c * b * b;
+    }
+    sums.centre(draws);
+    return sums.rho();
+  }
+  kendall_counts k;
+  k.total = draws * (draws - 1) / 2;
+  for (uint32_t p = 0; p < n; ++p) {
+    if (x_lo[p] == p) {
+      int64_t const m = static_cast<int64_t>(W[x_hi[p]]) - W[p];
+      k.x_ties += m * (m - 1) / 2;
+    }
+    int64_t const c = w[p];
+    if (c == 0) continue;
+    int64_t toward = 0;
+    for (uint32_t q = x_hi[p]; q < n; ++q)
+      toward += static_cast<int64_t>(w[q]) * ((y_lo[q] > y_lo[p]) - (y_lo[q] < y_lo[p]));
+    k.score += c * toward;
+  }
+  for (uint32_t j = 0; j < n; ++j) {
+    uint32_t const p = y_order[j];
+    if (y_lo[p] == j) {
+      int64_t const m = static_cast<int64_t>(V[y_hi[p]]) - V[j];
+      k.y_ties += m * (m - 1) / 2;
+    }
+  }
+  return k.tau_b();
+}
+
+/// At most this many pairs: one thread per replicate, the step's arrays in shared memory.
+inline constexpr uint32_t small_step_pairs = 32;
+
+/// Replicates of steps with at most small_step_pairs pairs: thread blockIdx.y * Block + threadIdx.x
+/// of step blockIdx.x computes that replicate (and every gridDim.y * Block-th after it), with its
+/// weights and prefix sums in registers / local memory.
+template <int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate_args a) {
+  constexpr uint32_t cap = small_step_pairs;
+  __shared__ uint32_t x_lo[cap], x_hi[cap], y_lo[cap], y_hi[cap], y_order[cap], draw[cap];
+  uint32_t const s = blockIdx.x;
+  step_stats const stats = a.stats[s];
+  if (!a.rule.has_replicates(stats)) return;  // the whole block: no barrier is skipped by some
+  uint32_t const n = stats.valid;
+  uint64_t const base = static_cast<uint64_t>(s) * a.rows;
+  for (uint32_t p = threadIdx.x; p < n; p += Block) {
+    x_lo[p] = a.arrays.x_lo[base + p];
+    x_hi[p] = a.arrays.x_hi[base + p];
+    y_lo[p] = a.arrays.y_lo[base + p];
+    y_hi[p] = a.arrays.y_hi[base + p];
+    y_order[p] = a.arrays.y_order[base + p];
+    draw[p] = a.arrays.draw_position[base + p];
+  }
+  __syncthreads();
+  uint32_t const last = a.kind == replicate_kind::jackknife ? min(n, a.count) : a.count;
+  for (uint32_t r = blockIdx.y * Block + threadIdx.x; r < last; r += gridDim.y * Block) {
+    uint32_t w[cap], W[cap + 1], V[cap + 1];
+    int64_t draws = n;
+    if (a.kind == replicate_kind::jackknife) {
+      for (uint32_t p = 0; p < n; ++p) w[p] = p == r ? 0u : 1u;
+      draws = n - 1;
+    } else {
+      for (uint32_t p = 0; p < n; ++p) w[p] = 0;
+      philox_stream const stream(a.seed, s, r, draw_purpose::bootstrap);
+      for (uint32_t i = 0, b = 0; i < n; ++b) {
+        auto const words = stream.block(b);
+        for (uint32_t j = 0; j < 4 && i < n; ++j, ++i) ++w[draw[uniform_index(words.v[j], n)]];
+      }
+    }
+    a.out[static_cast<uint64_t>(s) * a.count + r] =
+        weighted_coefficient(a.rule.method, n, draws, x_lo, x_hi, y_lo, y_hi, y_order, w, W, V);
+  }
+}
+
+/// Replicates of larger steps: one block per replicate at a time (blockIdx.y, then every
+/// gridDim.y-th), the weights and both prefix sums in the block's scratch (shared memory when it
+/// fits, else a_.scratch); the prefix sums are block scans, the rank sums a block reduction.
+template <int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    block_replicates_kernel(replicate_args a, bool scratch_in_shared) {
+  using scan_t = cub::BlockScan<uint32_t, Block>;
+  using reduce_t = cub::BlockReduce<int64_t, Block>;
+  __shared__ union {
+    typename scan_t::TempStorage scan;
+    typename reduce_t::TempStorage reduce;
+  } temp;
+  extern __shared__ uint32_t dynamic_shared[];
+  uint32_t const s = blockIdx.x, t = threadIdx.x;
+  step_stats const stats = a.stats[s];
+  if (!a.rule.has_replicates(stats)) return;
+  uint32_t const n = stats.valid;
+  uint64_t const base = static_cast<uint64_t>(s) * a.rows;
+  uint32_t const* x_lo = a.arrays.x_lo + base;
+  uint32_t const* x_hi = a.arrays.x_hi + base;
+  uint32_t const* y_lo = a.arrays.y_lo + base;
+  uint32_t const* y_hi = a.arrays.y_hi + base;
+  uint32_t const* y_order = a.arrays.y_order + base;
+  uint32_t const* draw = a.arrays.draw_position + base;
+  uint32_t* w = scratch_in_shared
+                    ? dynamic_shared
+                    : a.scratch + (static_cast<uint64_t>(blockIdx.y) * gridDim.x + s) * 3 *
+                                      (static_cast<uint64_t>(a.rows) + 1);
+  uint32_t* W = w + (a.rows + 1);
+  uint32_t* V = W + (a.rows + 1);
+  bool const kendall = a.rule.method == correlation::kendall_tau_b;
+
+  for (uint32_t r = blockIdx.y; r < a.count; r += gridDim.y) {
+    if (a.kind == replicate_kind::jackknife && r >= n) break;
+    int64_t draws = n;
+    if (a.kind == replicate_kind::jackknife) {
+      for (uint32_t p = t; p < n; p += Block) w[p] = p == r ? 0u : 1u;
+      draws = n - 1;
+    } else {
+      for (uint32_t p = t; p < n; p += Block) w[p] = 0;
+      __syncthreads();
+      philox_stream const stream(a.seed, s, r, draw_purpose::bootstrap);
+      for (uint32_t b = t; 4 * b < n; b += Block) {
+        auto const words = stream.block(b);
+        for (uint32_t j = 0; j < 4 && 4 * b + j < n; ++j)
+          atomicAdd(&w[draw[uniform_index(words.v[j], n)]], 1u);
+      }
+    }
+    __syncthreads();
+    // W: exclusive prefix sums of the weights over positions; V: over the reference order.
+    uint32_t carry_w = 0, carry_v = 0;
+    for (uint32_t begin = 0; begin < n; begin += Block) {
+      uint32_t const i = begin + t;
+      uint32_t before = 0, total = 0;
+      scan_t(temp.scan).ExclusiveSum(i < n ? w[i] : 0u, before, total);
+      if (i < n) W[i] = carry_w + before;
+      carry_w += total;
+      __syncthreads();
+      scan_t(temp.scan).ExclusiveSum(i < n ? w[y_order[i]] : 0u, before, total);
+      if (i < n) V[i] = carry_v + before;
+      carry_v += total;
+      __syncthreads();
+    }
+    if (t == 0) {
+      W[n] = carry_w;
+      V[n] = carry_v;
+    }
+    __syncthreads();
+    int64_t sums[3] = {0, 0, 0};  // Spearman: aa, ab, bb; Kendall: score, x ties, y ties
+    for (uint32_t p = t; p < n; p += Block) {
+      int64_t const c = w[p];
+      if (!kendall) {
+        if (c == 0) continue;
+        int64_t const x = static_cast<int64_t>(W[x_lo[p]]) + W[x_hi[p]] + 1;
+        int64_t const y = static_cast<int64_t>(V[y_lo[p]]) + V[y_hi[p]] + 1;
+        sums[0] += c * x * x;
+        sums[1] += c * x * y;
+        sums[2] += c * y * y;
+        continue;
+      }
+      if (x_lo[p] == p) {
+        int64_t const m = static_cast<int64_t>(W[x_hi[p]]) - W[p];
+        sums[1] += m * (m - 1) / 2;
+      }
+      uint32_t const j = p;  // the same index, read in reference order
+      if (y_lo[y_order[j]] == j) {
+        int64_t const m = static_cast<int64_t>(V[y_hi[y_order[j]]]) - V[j];
+        sums[2] += m * (m - 1) / 2;
+      }
+      if (c == 0) continue;
+      int64_t toward = 0;
+      for (uint32_t q = x_hi[p]; q < n; ++q)
+        toward += static_cast<int64_t>(w[q]) * ((y_lo[q] > y_lo[p]) - (y_lo[q] < y_lo[p]));
+      sums[0] += c * toward;
+    }
+    for (int64_t& v : sums) {
+      v = reduce_t(temp.reduce).Sum(v);
+      __syncthreads();
+    }
+    if (t == 0) {
+      double coefficient;
+      if (!kendall) {
+        spearman_sums rank_sums{sums[1], sums[0], sums[2]};
+        rank_sums.centre(draws);
+        coefficient = rank_sums.rho();
+      } else {
+        kendall_counts k;
+        k.total = draws * (draws - 1) / 2;
+        k.score = sums[0];
+        k.x_ties = sums[1];
+        k.y_ties = sums[2];
+        coefficient = k.tau_b();
+      }
+      a.out[static_cast<uint64_t>(s) * a.count + r] = coefficient;
+    }
+    __syncthreads();  // the weights are reused by the next replicate
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries
+
+/// The counts of stats/bootstrap.hpp's replicate_counts, as a device-copyable struct.
+struct replicate_tally {
+  uint32_t defined = 0, undefined = 0, below_hat = 0, at_or_below_hat = 0, at_or_below_zero = 0,
+           at_or_below_c = 0;
+  double sum = 0, squares = 0;
+};
+
+/// One warp per step: the counts of its bootstrap replicates against the coefficient, 0 and c,
+/// and the two lane sums of count_replicates (lane l of the sum is GPU lane l).
+PROXYTASK_KERNEL void __launch_bounds__(32)
+    tally_kernel(double const* replicates, uint32_t count, step_stats const* stats,
+                 validity_rule rule, double c, replicate_tally* out) {
+  uint32_t const s = blockIdx.x, lane = threadIdx.x;
+  step_stats const st = stats[s];
+  if (!rule.has_replicates(st)) return;
+  double const theta = st.coefficient(rule.method);
+  double const* v = replicates + static_cast<uint64_t>(s) * count;
+  uint32_t defined = 0, below = 0, at_or_below = 0, zero = 0, at_c = 0;
+  double sum = 0.0;
+  for (uint32_t i = lane; i < count; i += 32) {
+    double const x = v[i];
+    if (x != x) continue;
+    ++defined;
+    below += x < theta;
+    at_or_below += x <= theta;
+    zero += x <= 0.0;
+    at_c += x <= c;
+    sum = add_rn(sum, x);
+  }
+  unsigned const all = 0xffffffffu;
+  for (int stride = sum_lanes / 2; stride > 0; stride /= 2)
+    sum = add_rn(sum, __shfl_down_sync(all, sum, stride));
+  defined = __reduce_add_sync(all, defined);
+  sum = __shfl_sync(all, sum, 0);
+  double squares = 0.0;
+  if (defined > 0) {
+    double const mean = sum / static_cast<double>(defined);
+    for (uint32_t i = lane; i < count; i += 32) {
+      double const x = v[i];
+      if (x == x) squares = add_rn(squares, squared_deviation(x, mean));
+    }
+  }
+  for (int stride = sum_lanes / 2; stride > 0; stride /= 2)
+    squares = add_rn(squares, __shfl_down_sync(all, squares, stride));
+  below = __reduce_add_sync(all, below);
+  at_or_below = __reduce_add_sync(all, at_or_below);
+  zero = __reduce_add_sync(all, zero);
+  at_c = __reduce_add_sync(all, at_c);
+  if (lane == 0) {
+    replicate_tally& o = out[s];
+    o.defined = defined;
+    o.undefined = count - defined;
+    o.below_hat = below;
+    o.at_or_below_hat = at_or_below;
+    o.at_or_below_zero = zero;
+    o.at_or_below_c = at_c;
+    o.sum = defined > 0 ? sum : 0.0;
+    o.squares = squares;
+  }
+}
+
+/// One thread per step: the jackknife moments of BCa's acceleration (the CPU's own function).
+PROXYTASK_KERNEL void jackknife_moments_kernel(double const* jackknife, uint32_t rows,
+                                               uint32_t steps, step_stats const* stats,
+                                               validity_rule rule, jackknife_moments* out) {
+  uint32_t const s = blockIdx.x * blockDim.x + threadIdx.x;
+  if (s >= steps || !rule.has_replicates(stats[s])) return;
+  out[s] = moments_of_jackknife(jackknife + static_cast<uint64_t>(s) * rows, stats[s].valid);
+}
+
+/// Order statistics wanted per step: up to 4 ranks among the defined replicates (no_rank: none).
+inline constexpr uint32_t no_rank = ~uint32_t{0};
+
+/// One block per step: the order statistics ranks[s * 4 + i] of the step's defined replicates,
+/// by radix selection on their order keys (8 passes of 8 bits; exact values, as the CPU's
+/// selection gives).
+template <int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    select_kernel(double const* replicates, uint32_t count, uint32_t const* ranks, double* out) {
+  __shared__ uint32_t histogram[4][256];
+  __shared__ uint64_t prefix[4];
+  __shared__ uint32_t remaining[4];
+  uint32_t const s = blockIdx.x, t = threadIdx.x;
+  double const* v = replicates + static_cast<uint64_t>(s) * count;
+  uint32_t rank[4];
+  for (int i = 0; i < 4; ++i) rank[i] = ranks[s * 4 + i];
+  if (t < 4) {
+    prefix[t] = 0;
+    remaining[t] = rank[t];
+  }
+  for (int pass = 0; pass < 8; ++pass) {
+    int const shift = 56 - 8 * pass;
+    uint64_t const high = pass == 0 ? 0 : ~uint64_t{0} << (64 - 8 * pass);
+    for (uint32_t i = t; i < 4 * 256; i += Block) histogram[i / 256][i % 256] = 0;
+    __syncthreads();
+    for (uint32_t i = t; i < count; i += Block) {
+      double const x = v[i];
+      if (x != x) continue;
+      uint64_t const key = key_traits<double>::key(x);
+      for (int q = 0; q < 4; ++q)
+        if (rank[q] != no_rank && (key & high) == prefix[q])
+          atomicAdd(&histogram[q][(key >> shift) & 255], 1u);
+    }
+    __syncthreads();
+    if (t < 4 && rank[t] != no_rank) {
+      uint32_t left = remaining[t];
+      uint32_t digit = 0;
+      for (; digit < 255 && left >= histogram[t][digit]; ++digit) left -= histogram[t][digit];
+      prefix[t] |= static_cast<uint64_t>(digit) << shift;
+      remaining[t] = left;
+    }
+    __syncthreads();
+  }
+  if (t < 4)
+    out[s * 4 + t] = rank[t] == no_rank ? quiet_nan() : key_traits<double>::value(prefix[t]);
+}
+
+}  // namespace proxytask::stats::detail::gpu

@@ -1,0 +1,250 @@
+// The CUDA correlate_over_steps against the CPU's: every field of every row, bit for bit, on the
+// public test vectors and on random inputs with ties and NaNs, for both coefficients, with and
+// without a bootstrap (percentile and BCa). Without a device the GPU tests skip (CudaTest) and
+// the no-device behaviour is checked instead.
+
+#include <proxytask/stats/over_steps.cuh>
+
+#include <stats/public_pairs.hpp>
+#include <support/cuda_test.hpp>
+#include <support/random_samples.hpp>
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace pt = proxytask;
+namespace st = proxytask::stats;
+using proxytask::testing::random_sample;
+
+/// Equal bits, or both NaN.
+bool same(double a, double b) {
+  return (std::isnan(a) && std::isnan(b)) ||
+         std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
+
+std::string describe(double v) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.17g", v);
+  return buffer;
+}
+
+#define EXPECT_SAME(gpu, cpu, what)                                                   \
+  EXPECT_TRUE(same(gpu, cpu)) << what << ": " #gpu " = " << describe(gpu) << ", CPU " \
+                              << describe(cpu)
+
+void expect_same_tables(st::step_table const& gpu, st::step_table const& cpu,
+                        std::string const& where) {
+  ASSERT_EQ(gpu.size(), cpu.size()) << where;
+  for (std::size_t s = 0; s < gpu.size(); ++s) {
+    std::string const at = where + ", step " + std::to_string(s);
+    auto const& g = gpu[s];
+    auto const& c = cpu[s];
+    EXPECT_EQ(g.valid_pairs, c.valid_pairs) << at;
+    EXPECT_EQ(g.reason, c.reason) << at;
+    EXPECT_SAME(g.coefficient, c.coefficient, at);
+    EXPECT_SAME(g.p_value, c.p_value, at);
+    EXPECT_SAME(g.median_score, c.median_score, at);
+    EXPECT_EQ(g.bootstrap.defined, c.bootstrap.defined) << at;
+    EXPECT_EQ(g.bootstrap.undefined, c.bootstrap.undefined) << at;
+    EXPECT_SAME(g.bootstrap.low, c.bootstrap.low, at);
+    EXPECT_SAME(g.bootstrap.high, c.bootstrap.high, at);
+    EXPECT_SAME(g.bootstrap.standard_error, c.bootstrap.standard_error, at);
+    EXPECT_SAME(g.bootstrap.p_above_zero, c.bootstrap.p_above_zero, at);
+    EXPECT_SAME(g.bootstrap.p_above_threshold, c.bootstrap.p_above_threshold, at);
+    EXPECT_EQ(g.permutation.permutations, c.permutation.permutations) << at;
+    EXPECT_SAME(g.permutation.p_value, c.permutation.p_value, at);
+  }
+}
+
+template <class Real>
+void expect_gpu_matches_cpu(std::vector<Real> const& scores, std::size_t models, std::size_t steps,
+                            std::vector<Real> const& reference, st::over_steps_options const& o,
+                            std::string const& where) {
+  pt::host_matrix_view<Real const> const view(scores.data(), models, steps);
+  auto const cpu = st::correlate_over_steps(pt::backend::cpu.with_threads(0), view,
+                                            std::span<Real const>(reference), o);
+  auto const gpu =
+      st::correlate_over_steps(pt::backend::cuda, view, std::span<Real const>(reference), o);
+  ASSERT_TRUE(cpu) << where;
+  ASSERT_TRUE(gpu) << where << ": " << gpu.error().message();
+  expect_same_tables(*gpu, *cpu, where);
+}
+
+std::string name(st::over_steps_options const& o) {
+  return std::string(st::to_string(o.method)) + ", " + std::to_string(o.bootstrap_resamples) +
+         " resamples, " + std::string(st::to_string(o.interval));
+}
+
+/// The option sets every input is checked with.
+std::vector<st::over_steps_options> option_sets(std::size_t models, std::size_t resamples) {
+  std::vector<st::over_steps_options> sets;
+  for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
+    st::over_steps_options o{.method = method, .min_valid_pairs = 2, .min_valid_fraction = 0.0};
+    sets.push_back(o);
+    // Kendall replicates are O(n^2) each on the GPU: keep those inputs small.
+    if (method == st::correlation::kendall_tau_b && models > 300) continue;
+    o.bootstrap_resamples = resamples;
+    o.seed = 20261127;
+    o.threshold = method == st::correlation::spearman ? 0.84 : 0.65;
+    o.interval = st::interval_method::percentile;
+    sets.push_back(o);
+    o.interval = st::interval_method::bca;
+    o.confidence_level = 0.9;
+    sets.push_back(o);
+  }
+  return sets;
+}
+
+TEST_F(CudaTest, MatchesTheCpuOnThePublicVectors) {
+  auto const cases = pt::testing::public_pair_cases();
+  ASSERT_GT(cases.size(), 100u);
+  for (auto const& c : cases) {
+    for (auto const& o : option_sets(c.x.size(), 500))
+      expect_gpu_matches_cpu(c.x, c.x.size(), 1, c.y, o, c.id + ", " + name(o));
+  }
+}
+
+TEST_F(CudaTest, MatchesTheCpuOnFewModels) {
+  // The one-thread-per-replicate path (at most 32 models) and the block path just above it.
+  for (std::size_t const models : {4, 10, 32, 33}) {
+    std::size_t const steps = 5;
+    auto const scores = random_sample(models * steps, models, 5, 0.1);
+    auto const reference = random_sample(models, models + 100, 4, 0.0);
+    for (auto const& o : option_sets(models, 100))
+      expect_gpu_matches_cpu(scores, models, steps, reference, o,
+                             std::to_string(models) + " models, " + name(o));
+  }
+}
+
+TEST_F(CudaTest, MatchesTheCpuOnRandomInputsWithTiesAndNaNs) {
+  std::uint64_t seed = 1;
+  for (std::size_t const models : {2, 3, 5, 10, 31, 32, 33, 64, 257, 1000, 3000}) {
+    for (std::size_t const steps : {1, 7, 40}) {
+      for (int const levels : {0, 6, 60}) {
+        for (double const missing : {0.0, 0.15}) {
+          if (models >= 1000 && steps == 40) continue;  // enough of the large ones
+          auto const scores = random_sample(models * steps, ++seed, levels, missing);
+          auto const reference = random_sample(models, ++seed, levels / 2, missing / 2);
+          std::string const input = std::to_string(models) + " models x " + std::to_string(steps) +
+                                    " steps, levels " + std::to_string(levels) + ", missing " +
+                                    std::to_string(missing);
+          for (auto const& o : option_sets(models, models >= 1000 ? 100 : 300))
+            expect_gpu_matches_cpu(scores, models, steps, reference, o, input + ", " + name(o));
+          if (HasFailure()) return;  // one input's report is enough
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaTest, MatchesTheCpuOnFloatScoresAndTheValidityRule) {
+  std::size_t const models = 40, steps = 9;
+  auto const wide = random_sample(models * steps, 5, 20, 0.3);
+  auto const wide_reference = random_sample(models, 6, 0, 0.1);
+  std::vector<float> const scores(wide.begin(), wide.end());
+  std::vector<float> const reference(wide_reference.begin(), wide_reference.end());
+  st::over_steps_options o;  // the reference tool's rule: 5 pairs, 70% of the models
+  o.bootstrap_resamples = 200;
+  expect_gpu_matches_cpu(scores, models, steps, reference, o, "float, default options");
+  o.method = st::correlation::spearman;
+  o.min_valid_fraction = 0.5;
+  expect_gpu_matches_cpu(scores, models, steps, reference, o, "float, spearman, 50%");
+}
+
+TEST_F(CudaTest, MatchesTheCpuAtNasBenchScale) {
+  // 15,625 models (NAS-Bench-201), accuracies with 2 decimals (heavy ties), 60 steps.
+  std::size_t const models = 15625, steps = 60;
+  auto scores = random_sample(models * steps, 11, 0, 0.0);
+  auto reference = random_sample(models, 12, 0, 0.0);
+  for (auto& v : scores) v = std::round(v * 100) / 100;
+  for (auto& v : reference) v = std::round(v * 100) / 100;
+  for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
+    st::over_steps_options o{.method = method};
+    expect_gpu_matches_cpu(scores, models, steps, reference, o, "NB201 scale, plain");
+  }
+  st::over_steps_options o{.method = st::correlation::spearman, .bootstrap_resamples = 50};
+  o.interval = st::interval_method::percentile;
+  expect_gpu_matches_cpu(scores, models, 4, reference, o, "NB201 scale, bootstrap");
+}
+
+TEST_F(CudaTest, AcceptsDeviceDataAndAStream) {
+  std::size_t const models = 100, steps = 12;
+  auto const scores = random_sample(models * steps, 21, 30, 0.05);
+  auto const reference = random_sample(models, 22, 0, 0.0);
+  st::over_steps_options const o{.method = st::correlation::spearman, .bootstrap_resamples = 100};
+  auto device_scores = pt::device_buffer<double>::allocate(scores.size()).value();
+  auto device_reference = pt::device_buffer<double>::allocate(models).value();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_scores.data(), scores.data(), scores.size() * sizeof(double),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_reference.data(), reference.data(), models * sizeof(double),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  auto const gpu = st::correlate_over_steps(
+      pt::backend::cuda.on(stream),
+      pt::device_matrix_view<double const>(device_scores.data(), models, steps),
+      device_reference.view(), o);
+  ASSERT_TRUE(gpu) << gpu.error().message();
+  auto const cpu = st::correlate_over_steps(
+      pt::backend::cpu, pt::host_matrix_view<double const>(scores.data(), models, steps),
+      std::span<double const>(reference), o);
+  expect_same_tables(*gpu, cpu.value(), "device data");
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+TEST_F(CudaTest, AnswersPermutationTestsWithTheCpu) {
+  std::size_t const models = 12, steps = 3;
+  auto const scores = random_sample(models * steps, 31, 0, 0.0);
+  auto const reference = random_sample(models, 32, 0, 0.0);
+  st::over_steps_options const o{.permutations = 300, .seed = 5};
+  expect_gpu_matches_cpu(scores, models, steps, reference, o, "permutations");
+}
+
+TEST_F(CudaTest, HandlesNoStepsAndNoModels) {
+  std::vector<double> const none;
+  for (auto [models, steps] : {std::pair<std::size_t, std::size_t>{0, 3}, {4, 0}}) {
+    std::vector<double> const scores(models * steps, 1.0), reference(models, 1.0);
+    expect_gpu_matches_cpu(scores, models, steps, reference, {}, "empty");
+  }
+}
+
+TEST(CudaOverSteps, AutoGivesTheCpuAnswerWithOrWithoutADevice) {
+  std::size_t const models = 500, steps = 200;  // above auto_'s threshold
+  auto const scores = random_sample(models * steps, 41, 50, 0.02);
+  auto const reference = random_sample(models, 42, 0, 0.0);
+  pt::host_matrix_view<double const> const view(scores.data(), models, steps);
+  st::over_steps_options const o{.method = st::correlation::spearman};
+  auto const cpu = st::correlate_over_steps(pt::backend::cpu, view, std::span(reference), o);
+  auto const chosen = st::correlate_over_steps(pt::backend::auto_, view, std::span(reference), o);
+  ASSERT_TRUE(chosen) << chosen.error().message();
+  expect_same_tables(*chosen, cpu.value(), "auto_");
+}
+
+TEST(CudaOverSteps, ExplicitCudaWithoutADeviceIsAnErrorValue) {
+  if (pt::backend::cuda_device_count()) GTEST_SKIP() << "a device is present";
+  std::vector<double> const scores(20, 1.0), reference(10, 2.0);
+  auto const r = st::correlate_over_steps(pt::backend::cuda,
+                                          pt::host_matrix_view<double const>(scores.data(), 10, 2),
+                                          std::span<double const>(reference));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, pt::errc::device_unavailable) << r.error().message();
+}
+
+TEST(CudaOverSteps, KeepsTheCpuContract) {
+  std::vector<double> const scores(20, 1.0), reference(9, 2.0);
+  EXPECT_THROW((void)st::correlate_over_steps(
+                   pt::backend::cuda, pt::host_matrix_view<double const>(scores.data(), 10, 2),
+                   std::span<double const>(reference)),
+               pt::logic_error);
+}
+
+}  // namespace
