@@ -138,19 +138,22 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 # === stats: correlate_over_steps on the GPU ======================================================
 if ((run_stats && built)); then
   say "stats: GPU tests (GPU against CPU, bit for bit)"
-  part "stats GPU tests" timeout 240 "$build/tests/proxytask_stats_cuda_tests" --gtest_brief=1 ||
-    true
+  part "stats GPU tests" timeout 240 "$build/tests/proxytask_stats_cuda_tests" \
+    >"$results/stats_tests.txt" 2>&1 || true
+  grep -E '^\[ *(PASSED|FAILED|SKIPPED|  OK) *\]|Failure|error' "$results/stats_tests.txt" |
+    head -80 || true
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   # Small tests only: both replicate paths (up to 32 models, and more), BCa and percentile, both
   # coefficients, device data and empty inputs.
   declare -A filters=(
-    [memcheck]='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream:CudaTest.HandlesNoStepsAndNoModels'
+    [memcheck]='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream:CudaTest.HandlesNoStepsAndNoModels'
     [racecheck]='CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream')
   for tool in memcheck racecheck; do
     say "stats: compute-sanitizer --tool $tool (small tests)"
     part "compute-sanitizer $tool" timeout 120 "$sanitizer" --tool "$tool" --error-exitcode 1 \
       "$build/tests/proxytask_stats_cuda_tests" --gtest_filter="${filters[$tool]}" \
-      --gtest_brief=1 || true
+      --gtest_brief=1 >"$results/stats_$tool.txt" 2>&1 || true
+    tail -5 "$results/stats_$tool.txt"
   done
   say "stats: benchmark (GPU, CPU, CUB sort)"
   part "stats benchmark" timeout 150 "$build/benchmarks/proxytask_stats_cuda_bench" \
@@ -373,7 +376,7 @@ PY
 fi
 
 if [[ -n ${OUT:-} && -d ${OUT:-} ]]; then
-  cp "$results"/*.json "$results"/*summary.md "$OUT"/ 2>/dev/null || true
+  cp "$results"/*.json "$results"/*summary.md "$results"/*.txt "$OUT"/ 2>/dev/null || true
   [[ -f $results/full_run.txt ]] && cp "$results/full_run.txt" "$OUT"/ || true
 fi
 

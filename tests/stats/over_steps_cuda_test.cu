@@ -172,6 +172,39 @@ TEST_F(CudaTest, MatchesTheCpuAtNasBenchScale) {
   st::over_steps_options o{.method = st::correlation::spearman, .bootstrap_resamples = 50};
   o.interval = st::interval_method::percentile;
   expect_gpu_matches_cpu(scores, models, 4, reference, o, "NB201 scale, bootstrap");
+  // As floats, the steps fit one block (sorted in shared memory); as doubles they do not (the
+  // segmented sort). 9,000 doubles: the largest in-block tier for doubles is 8,192.
+  std::vector<float> const narrow(scores.begin(), scores.end());
+  std::vector<float> const narrow_reference(reference.begin(), reference.end());
+  for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
+    o.method = method;
+    expect_gpu_matches_cpu(narrow, models, 6, narrow_reference, o, "NB201 scale, float");
+  }
+  auto const wide = random_sample(9000 * 5, 13, 40, 0.05);
+  auto const wide_reference = random_sample(9000, 14, 30, 0.05);
+  for (std::size_t const models : {8192, 9000}) {
+    o.method = st::correlation::spearman;
+    o.interval = st::interval_method::bca;
+    std::vector<double> const reference_part(wide_reference.begin(),
+                                             wide_reference.begin() + models);
+    expect_gpu_matches_cpu(wide, models, 5, reference_part, o,
+                           std::to_string(models) + " doubles, BCa");
+  }
+}
+
+TEST_F(CudaTest, MatchesTheCpuAboveOneBlock) {
+  // More models than one block sorts (8,192 doubles): the segmented-sort path, after calls with
+  // fewer models (its buffers grow), for each kind of call.
+  // (Percentile intervals only: a BCa jackknife of 8,193 pairs is slow under compute-sanitizer.)
+  for (std::size_t const models : {100, 8193}) {
+    auto const scores = random_sample(models * 3, 51, 50, 0.05);
+    auto const reference = random_sample(models, 52, 40, 0.05);
+    for (auto const& o : option_sets(models, 20)) {
+      if (o.bootstrap_resamples > 0 && o.interval == st::interval_method::bca) continue;
+      expect_gpu_matches_cpu(scores, models, 3, reference, o,
+                             std::to_string(models) + " models, " + name(o));
+    }
+  }
 }
 
 TEST_F(CudaTest, AcceptsDeviceDataAndAStream) {

@@ -17,8 +17,10 @@
 
 #include <proxytask/core/backend.cuh>
 #include <proxytask/core/matrix_view.cuh>
-#include <proxytask/stats/detail/over_steps_cuda.inl>
 #include <proxytask/stats/over_steps.hpp>
+
+// After the declarations of over_steps.hpp (cuco's declaration / detail split).
+#include <proxytask/stats/detail/over_steps_cuda.inl>
 
 #include <span>
 #include <type_traits>

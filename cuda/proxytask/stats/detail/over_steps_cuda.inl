@@ -20,6 +20,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace proxytask::stats::detail::gpu {
@@ -110,43 +113,78 @@ inline double bound(double q, std::size_t defined, double lower, double upper) {
   return quantile_position(q, defined).value(lower, upper);
 }
 
-/// The whole computation on device data; `rows` models x `steps` steps.
+template <class T>
+result<void> resize_all(std::initializer_list<device_buffer<T>*> buffers, std::size_t n,
+                        cudaStream_t stream) {
+  for (auto* b : buffers)
+    if (auto const r = b->resize(n, stream); !r) return r.error();
+  return {};
+}
+
+/// Launches a kernel with `bytes` of dynamic shared memory (allowed past 48 KiB first).
+template <class... Params, class... Args>
+result<void> launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t bytes,
+                    cudaStream_t stream, Args&&... args) {
+  if (bytes > 48 * 1024)
+    PROXYTASK_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(bytes)));
+  kernel<<<grid, block, bytes, stream>>>(std::forward<Args>(args)...);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
+template <int N>
+using int_c = std::integral_constant<int, N>;
+
+/// Calls body(int_c<Block>, int_c<Items>) with the in-block tier for `rows` models, and returns
+/// its result; false when the steps are too large for one block.
+template <class Key, class Body>
+result<bool> with_in_block_tier(std::size_t rows, Body&& body) {
+  static_assert(in_block_capacity<Key> == (sizeof(Key) == 4 ? 1024 : 512) * 16);
+  result<void> r;
+  if (rows <= 32)
+    r = body(int_c<32>{}, int_c<1>{});
+  else if (rows <= 2048)
+    r = body(int_c<256>{}, int_c<8>{});
+  else if (rows > in_block_capacity<Key>)
+    return false;
+  else if constexpr (sizeof(Key) == 4)
+    r = body(int_c<1024>{}, int_c<16>{});
+  else
+    r = body(int_c<512>{}, int_c<16>{});
+  if (!r) return r.error();
+  return true;
+}
+
+/// Sorts and ranks the reference and every step: the segmented-sort path, for steps too large
+/// for one block.
 template <class Real>
-result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, std::size_t rows,
-                                       std::size_t steps, Real const* reference,
-                                       over_steps_options const& options) {
+result<void> rank_with_segmented_sort(cudaStream_t stream, Real const* scores, std::size_t rows,
+                                      std::size_t steps, Real const* reference, workspace& ws,
+                                      rank_args<typename key_traits<Real>::type> ranking) {
   using key_t = typename key_traits<Real>::type;
-  step_table table(steps);
-  if (steps == 0 || rows == 0) return table;
-  auto const got = current_workspace();
-  if (!got) return got.error();
-  workspace& ws = **got;
   std::size_t const total = rows * steps;
   auto const n = static_cast<std::uint32_t>(rows);
   auto const s32 = static_cast<std::uint32_t>(steps);
-  std::size_t const key_words = (total * sizeof(key_t) + 7) / 8;
-  std::size_t const reference_key_words = (rows * sizeof(key_t) + 7) / 8;
-  for (auto* b : {&ws.keys_in, &ws.keys_out})
-    if (auto const r = b->resize(key_words, stream); !r) return r.error();
-  for (auto* b : {&ws.reference_keys_in, &ws.reference_keys_out})
-    if (auto const r = b->resize(reference_key_words, stream); !r) return r.error();
-  for (auto* b : {&ws.models_in, &ws.models_out, &ws.scan, &ws.x_lo, &ws.x_hi, &ws.y_lo, &ws.y_hi,
-                  &ws.y_order, &ws.draw_position})
-    if (auto const r = b->resize(total, stream); !r) return r.error();
-  for (auto* b :
-       {&ws.reference_models_in, &ws.reference_models_out, &ws.reference_first, &ws.reference_last})
-    if (auto const r = b->resize(rows, stream); !r) return r.error();
-  if (auto const r = ws.reference_present.resize(1, stream); !r) return r.error();
-  if (auto const r = ws.has_reference.resize(rows, stream); !r) return r.error();
-  if (auto const r = ws.position_of.resize(total, stream); !r) return r.error();
-  if (auto const r = ws.offsets.resize(steps + 1, stream); !r) return r.error();
-  if (auto const r = ws.stats.resize(steps, stream); !r) return r.error();
+  if (auto const r =
+          resize_all({&ws.keys_in, &ws.keys_out}, (total * sizeof(key_t) + 7) / 8, stream);
+      !r)
+    return r;
+  if (auto const r = resize_all({&ws.reference_keys_in, &ws.reference_keys_out},
+                                (rows * sizeof(key_t) + 7) / 8, stream);
+      !r)
+    return r;
+  if (auto const r = resize_all({&ws.models_in, &ws.models_out, &ws.scan}, total, stream); !r)
+    return r;
+  if (auto const r = ws.reference_models_in.resize(rows, stream); !r) return r;
+  if (auto const r = ws.position_of.resize(total, stream); !r) return r;
+  if (auto const r = ws.offsets.resize(steps + 1, stream); !r) return r;
   auto* const keys_in = reinterpret_cast<key_t*>(ws.keys_in.data());
   auto* const keys_out = reinterpret_cast<key_t*>(ws.keys_out.data());
   auto* const reference_keys_in = reinterpret_cast<key_t*>(ws.reference_keys_in.data());
   auto* const reference_keys_out = reinterpret_cast<key_t*>(ws.reference_keys_out.data());
 
-  // Sort the reference once and the steps in one segmented sort (stable: ties in model order).
+  // The reference once, the steps in one segmented sort (stable: ties in model order).
   std::size_t reference_bytes = 0, steps_bytes = 0;
   PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
       nullptr, reference_bytes, reference_keys_in, reference_keys_out,
@@ -157,13 +195,12 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
       static_cast<std::int64_t>(total), static_cast<std::int64_t>(steps), ws.offsets.data(),
       ws.offsets.data() + 1, stream));
   if (auto const r = ws.cub_temp.resize(std::max(reference_bytes, steps_bytes), stream); !r)
-    return r.error();
-  std::size_t temp_bytes = ws.cub_temp.size();
-
+    return r;
   dim3 const tile(32, 8);
   load_keys_kernel<Real><<<dim3(1, blocks_for(rows, 32)), tile, 0, stream>>>(
       reference, n, 1, reference_keys_in, ws.reference_models_in.data());
   PROXYTASK_CUDA_TRY(cudaGetLastError());
+  std::size_t temp_bytes = ws.cub_temp.size();
   PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
       ws.cub_temp.data(), temp_bytes, reference_keys_in, reference_keys_out,
       ws.reference_models_in.data(), ws.reference_models_out.data(), rows, 0,
@@ -187,12 +224,56 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
       static_cast<std::int64_t>(total), static_cast<std::int64_t>(steps), ws.offsets.data(),
       ws.offsets.data() + 1, stream));
 
+  ranking.keys = keys_out;
+  ranking.models = ws.models_out.data();
+  ranking.scan = ws.scan.data();
+  ranking.position_of = ws.position_of.data();
+  // A step's passes are tile loops of block scans: wide blocks for many models, so that the
+  // loops are short.
+  if (rows > 4096)
+    rank_steps_kernel<key_t, 1024><<<s32, 1024, 0, stream>>>(ranking);
+  else
+    rank_steps_kernel<key_t, 256><<<s32, 256, 0, stream>>>(ranking);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
+/// The whole computation on device data; `rows` models x `steps` steps.
+template <class Real>
+result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, std::size_t rows,
+                                       std::size_t steps, Real const* reference,
+                                       over_steps_options const& options) {
+  using key_t = typename key_traits<Real>::type;
+  step_table table(steps);
+  if (steps == 0 || rows == 0) return table;
+  auto const got = current_workspace();
+  if (!got) return got.error();
+  workspace& ws = **got;
+  std::size_t const total = rows * steps;
+  auto const n = static_cast<std::uint32_t>(rows);
+  auto const s32 = static_cast<std::uint32_t>(steps);
+  bool const kendall = options.method == correlation::kendall_tau_b;
+  std::size_t const resamples = options.bootstrap_resamples;
+  bool const arrays_wanted = kendall || resamples > 0;
+  // The segmented-sort path always needs the arrays (its ranking passes go through them).
+  if (arrays_wanted || rows > in_block_capacity<key_t>)
+    if (auto const r =
+            resize_all({&ws.x_lo, &ws.x_hi, &ws.y_lo, &ws.y_hi, &ws.y_order, &ws.draw_position},
+                       total, stream);
+        !r)
+      return r.error();
+  if (auto const r = resize_all({&ws.reference_models_out, &ws.reference_first, &ws.reference_last},
+                                rows, stream);
+      !r)
+    return r.error();
+  if (auto const r = ws.reference_present.resize(1, stream); !r) return r.error();
+  if (auto const r = ws.has_reference.resize(rows, stream); !r) return r.error();
+  if (auto const r = ws.stats.resize(steps, stream); !r) return r.error();
+
   step_arrays const arrays{ws.x_lo.data(), ws.x_hi.data(),    ws.y_lo.data(),
                            ws.y_hi.data(), ws.y_order.data(), ws.draw_position.data()};
-  constexpr int block = 256;
-  std::size_t const resamples = options.bootstrap_resamples;
-  rank_args<key_t> const ranking{keys_out,
-                                 ws.models_out.data(),
+  rank_args<key_t> const ranking{nullptr,
+                                 nullptr,
                                  n,
                                  ws.has_reference.data(),
                                  resamples > 0,
@@ -200,20 +281,30 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                                  ws.reference_first.data(),
                                  ws.reference_last.data(),
                                  ws.reference_present.data(),
-                                 ws.scan.data(),
-                                 ws.position_of.data(),
+                                 nullptr,
+                                 nullptr,
                                  arrays,
                                  ws.stats.data()};
-  // A step's passes are tile loops of block scans: wide blocks for many models, so that the
-  // loops are short.
-  if (rows > 4096)
-    rank_steps_kernel<key_t, 1024><<<s32, 1024, 0, stream>>>(ranking);
-  else
-    rank_steps_kernel<key_t, block><<<s32, block, 0, stream>>>(ranking);
-  PROXYTASK_CUDA_TRY(cudaGetLastError());
-  bool const kendall = options.method == correlation::kendall_tau_b;
+  auto const in_block = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
+    constexpr int b = decltype(block)::value, i = decltype(items)::value;
+    std::size_t const bytes = sizeof(in_block_storage<key_t, b, i>);
+    if (auto const r =
+            launch(reference_in_block_kernel<Real, b, i>, 1, b, bytes, stream, reference, n,
+                   ws.reference_models_out.data(), ws.reference_first.data(),
+                   ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
+        !r)
+      return r;
+    return launch(rank_in_block_kernel<Real, b, i>, s32, b, bytes, stream, scores, s32, ranking,
+                  arrays_wanted);
+  });
+  if (!in_block) return in_block.error();
+  if (!*in_block)
+    if (auto const r =
+            rank_with_segmented_sort(stream, scores, rows, steps, reference, ws, ranking);
+        !r)
+      return r.error();
   if (kendall) {
-    kendall_score_kernel<block><<<s32, block, 0, stream>>>(n, arrays, ws.stats.data());
+    kendall_score_kernel<256><<<s32, 256, 0, stream>>>(n, arrays, ws.stats.data());
     PROXYTASK_CUDA_TRY(cudaGetLastError());
   }
 
@@ -222,9 +313,12 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
       static_cast<std::uint32_t>(std::min<std::size_t>(options.min_valid_pairs, ~std::uint32_t{0})),
       options.min_valid_fraction, options.method};
   bool const bca = options.interval == interval_method::bca;
+  double const alpha = (1.0 - options.confidence_level) / 2;
+  constexpr int block = 256;
   if (resamples > 0) {
     if (auto const r = ws.replicates.resize(steps * resamples, stream); !r) return r.error();
     if (auto const r = ws.tallies.resize(steps, stream); !r) return r.error();
+    if (auto const r = ws.order_statistics.resize(4 * steps, stream); !r) return r.error();
     replicate_args args{n,
                         arrays,
                         ws.stats.data(),
@@ -249,17 +343,29 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
       jackknife_moments_kernel<<<blocks_for(steps, 128), 128, 0, stream>>>(
           ws.jackknife.data(), n, s32, ws.stats.data(), rule, ws.moments.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());
+    } else {
+      // The percentile interval's levels are fixed: its order statistics need no round trip.
+      selection const select{nullptr, ws.tallies.data(), ws.stats.data(), rule, alpha, 1.0 - alpha};
+      select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(),
+                                                      static_cast<std::uint32_t>(resamples), select,
+                                                      ws.order_statistics.data());
+      PROXYTASK_CUDA_TRY(cudaGetLastError());
     }
   }
 
   std::vector<step_stats> stats;
   std::vector<replicate_tally> tallies;
   std::vector<jackknife_moments> moments;
+  std::vector<double> order;
   if (auto const r = download(stats, ws.stats, steps, stream); !r) return r.error();
   if (resamples > 0) {
     if (auto const r = download(tallies, ws.tallies, steps, stream); !r) return r.error();
-    if (bca)
+    if (bca) {
       if (auto const r = download(moments, ws.moments, steps, stream); !r) return r.error();
+    } else {
+      if (auto const r = download(order, ws.order_statistics, 4 * steps, stream); !r)
+        return r.error();
+    }
   }
   PROXYTASK_CUDA_TRY(cudaStreamSynchronize(stream));
 
@@ -300,9 +406,13 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
     k.squares = t.squares;
     row.bootstrap = summary_without_interval(k, options.threshold);
     if (k.defined == 0) continue;
-    double const a =
-        bca ? acceleration(moments[s], st.valid) : std::numeric_limits<double>::quiet_NaN();
-    auto const [q_low, q_high] = interval_levels(k, options.interval, options.confidence_level, a);
+    if (!bca) {  // the device selected the order statistics at the fixed levels
+      row.bootstrap.low = bound(alpha, k.defined, order[4 * s], order[4 * s + 1]);
+      row.bootstrap.high = bound(1.0 - alpha, k.defined, order[4 * s + 2], order[4 * s + 3]);
+      continue;
+    }
+    auto const [q_low, q_high] = interval_levels(k, options.interval, options.confidence_level,
+                                                 acceleration(moments[s], st.valid));
     levels[s] = {q_low, q_high};
     std::size_t i = 4 * s;
     for (double const q : {q_low, q_high}) {
@@ -317,16 +427,15 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   }
   if (!any_interval) return table;
 
-  // The interval bounds: order statistics of the replicates, selected on the device.
+  // BCa: the order statistics at the levels the host computed (a second round trip).
   if (auto const r = ws.ranks.resize(4 * steps, stream); !r) return r.error();
-  if (auto const r = ws.order_statistics.resize(4 * steps, stream); !r) return r.error();
   PROXYTASK_CUDA_TRY(cudaMemcpyAsync(ws.ranks.data(), ranks.data(), ranks.size() * sizeof(ranks[0]),
                                      cudaMemcpyHostToDevice, stream));
+  selection const select{ws.ranks.data()};
   select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(),
-                                                  static_cast<std::uint32_t>(resamples),
-                                                  ws.ranks.data(), ws.order_statistics.data());
+                                                  static_cast<std::uint32_t>(resamples), select,
+                                                  ws.order_statistics.data());
   PROXYTASK_CUDA_TRY(cudaGetLastError());
-  std::vector<double> order;
   if (auto const r = download(order, ws.order_statistics, 4 * steps, stream); !r) return r.error();
   PROXYTASK_CUDA_TRY(cudaStreamSynchronize(stream));
   for (std::size_t s = 0; s < steps; ++s) {

@@ -13,6 +13,7 @@
 #include <proxytask/stats/detail/rank_math.hpp>
 #include <proxytask/stats/philox.hpp>
 
+#include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
@@ -334,6 +335,239 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
     out.valid = valid_pairs;
     out.present = present;
     out.median = present > 0 ? key_traits_of<Key>::value(key[present / 2]) : quiet_nan();
+    out.aa = sums[0];
+    out.ab = sums[1];
+    out.bb = sums[2];
+    out.x_ties2 = sums[3];
+    out.x_t2 = sums[4];
+    out.x_t5 = sums[5];
+    out.y_ties2 = sums[6];
+    out.y_t2 = sums[7];
+    out.y_t5 = sums[8];
+    out.score = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps of up to Block x Items models: one block sorts a step's column in shared memory
+// (cub::BlockRadixSort, stable: ties in model order) and ranks it there, in one pass over its
+// scores and without the segmented sort's and rank_steps_kernel's global round trips. Positions,
+// counts and model indices fit in 16 bits.
+
+/// The largest in-block step: 16,384 models (float keys); 8,192 for double keys.
+template <class Key>
+inline constexpr uint32_t in_block_capacity = sizeof(Key) == 4 ? 16384 : 8192;
+
+/// A model that is not a valid pair of the step.
+inline constexpr std::uint16_t no_position = 0xFFFF;
+
+/// The shared memory of the in-block kernels (dynamic: over 48 KiB in the largest tier).
+template <class Key, int Block, int Items>
+struct in_block_storage {
+  static constexpr int capacity = Block * Items;
+  using sort_t = cub::BlockRadixSort<Key, Block, Items, std::uint16_t>;
+  using scan_t = cub::BlockScan<uint32_t, Block>;
+  using reduce_t = cub::BlockReduce<int64_t, Block>;
+  union {
+    typename sort_t::TempStorage sort;
+    struct {
+      std::uint16_t scan[capacity];         ///< exclusive counts of valid pairs (x, then y order)
+      std::uint16_t position_of[capacity];  ///< per model: its position, or no_position
+      typename scan_t::TempStorage block_scan;
+      typename reduce_t::TempStorage reduce;
+    } rank;
+  } temp;
+  Key key[capacity];  ///< the sorted keys
+  /// The models in key order; after the positions are known, per position its doubled x rank
+  /// (at most 2 capacity + 1 < 2^16).
+  std::uint16_t model[capacity];
+};
+
+/// Sorts the keys of `Items` values per thread (thread t holds models t Items ...) in shared
+/// memory: afterwards st.key and st.model hold them in key order, and the return value is the
+/// number of present (non-NaN) values.
+template <class Key, int Block, int Items>
+__device__ uint32_t sort_in_block(in_block_storage<Key, Block, Items>& st, Key (&keys)[Items],
+                                  std::uint16_t (&models)[Items]) {
+  typename in_block_storage<Key, Block, Items>::sort_t(st.temp.sort).Sort(keys, models);
+  __syncthreads();  // the sort's storage is reused below
+  Key constexpr missing = ~Key{0};
+  uint32_t present = 0;
+  for (int j = 0; j < Items; ++j) {
+    st.key[threadIdx.x * Items + j] = keys[j];
+    st.model[threadIdx.x * Items + j] = models[j];
+    present += static_cast<uint32_t>(__syncthreads_count(keys[j] != missing));
+  }
+  return present;
+}
+
+/// The run of equal keys around sorted index i: [first, last).
+template <class Key>
+__device__ void run_of(Key const* key, uint32_t capacity, uint32_t i, uint32_t& first,
+                       uint32_t& last) {
+  Key const k = key[i];
+  first = i == 0 || key[i - 1] != k ? i : lower_bound(key, 0, i, k);
+  last = i + 1 == capacity || key[i + 1] != k ? i + 1 : upper_bound(key, i + 1, capacity, k);
+}
+
+/// The reference, sorted and grouped in one block (as reference_runs_kernel after a CUB sort):
+/// models in reference order, each present value's run [first, last), which models have a
+/// reference, and how many.
+template <class Real, int Block, int Items>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    reference_in_block_kernel(Real const* reference, uint32_t rows, uint32_t* models,
+                              uint32_t* first, uint32_t* last, std::uint8_t* has_reference,
+                              uint32_t* present) {
+  using key_t = typename key_traits<Real>::type;
+  using storage_t = in_block_storage<key_t, Block, Items>;
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  auto& st = *reinterpret_cast<storage_t*>(shared_bytes);
+  key_t constexpr missing = ~key_t{0};
+  key_t keys[Items];
+  std::uint16_t ids[Items];
+  for (int j = 0; j < Items; ++j) {
+    uint32_t const i = threadIdx.x * Items + j;
+    keys[j] = i < rows ? key_traits<Real>::key(reference[i]) : missing;
+    ids[j] = static_cast<std::uint16_t>(i);
+  }
+  uint32_t const count = sort_in_block(st, keys, ids);
+  __syncthreads();
+  if (threadIdx.x == 0) *present = count;
+  for (int j = 0; j < Items; ++j) {
+    uint32_t const i = threadIdx.x * Items + j;
+    if (ids[j] < rows) has_reference[ids[j]] = keys[j] != missing;
+    if (i >= count) continue;
+    models[i] = ids[j];
+    uint32_t lo = 0, hi = 0;
+    run_of(st.key, storage_t::capacity, i, lo, hi);
+    first[i] = lo;
+    last[i] = hi;
+  }
+}
+
+/// rank_steps_kernel for steps of up to Block x Items models, from the scores themselves (models
+/// x steps, row-major): the same positions, groups, arrays (when a.draw_table or
+/// `arrays_wanted`) and sums.
+template <class Real, int Block, int Items>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    rank_in_block_kernel(Real const* scores, uint32_t steps,
+                         rank_args<typename key_traits<Real>::type> a, bool arrays_wanted) {
+  using key_t = typename key_traits<Real>::type;
+  using storage_t = in_block_storage<key_t, Block, Items>;
+  using scan_t = typename storage_t::scan_t;
+  using reduce_t = typename storage_t::reduce_t;
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  auto& st = *reinterpret_cast<storage_t*>(shared_bytes);
+  key_t constexpr missing = ~key_t{0};
+  constexpr uint32_t capacity = storage_t::capacity;
+  uint32_t const n = a.rows, s = blockIdx.x, t = threadIdx.x;
+  uint64_t const base = static_cast<uint64_t>(s) * n;
+  bool const arrays = arrays_wanted || a.draw_table;
+
+  key_t keys[Items];
+  std::uint16_t models[Items];
+  for (int j = 0; j < Items; ++j) {
+    uint32_t const i = t * Items + j;
+    keys[j] = i < n ? key_traits<Real>::key(scores[static_cast<uint64_t>(i) * steps + s]) : missing;
+    models[j] = static_cast<std::uint16_t>(i);
+  }
+  uint32_t const present = sort_in_block(st, keys, models);
+
+  // Positions: the valid pairs in proxy order.
+  uint32_t valid[Items], position[Items], valid_pairs = 0;
+  for (int j = 0; j < Items; ++j) valid[j] = keys[j] != missing && a.has_reference[models[j]];
+  scan_t(st.temp.rank.block_scan).ExclusiveSum(valid, position, valid_pairs);
+  for (int j = 0; j < Items; ++j) {
+    st.temp.rank.scan[t * Items + j] = static_cast<std::uint16_t>(position[j]);
+    if (models[j] < n)
+      st.temp.rank.position_of[models[j]] =
+          valid[j] ? static_cast<std::uint16_t>(position[j]) : no_position;
+  }
+  __syncthreads();
+
+  // Proxy tie groups: a run of equal keys [first, last) holds positions [scan(first), scan(last)).
+  auto scan_at = [&](uint32_t i) {
+    return i < capacity ? static_cast<uint32_t>(st.temp.rank.scan[i]) : valid_pairs;
+  };
+  int64_t aa = 0, x_ties2 = 0, x_t2 = 0, x_t5 = 0;
+  for (int j = 0; j < Items; ++j) {
+    if (!valid[j]) continue;
+    uint32_t first = 0, last = 0;
+    run_of(st.key, capacity, t * Items + j, first, last);
+    uint32_t const lo = scan_at(first), hi = scan_at(last), p = position[j];
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    st.model[p] = static_cast<std::uint16_t>(r);  // the models are no longer needed
+    if (arrays) {
+      a.arrays.x_lo[base + p] = lo;
+      a.arrays.x_hi[base + p] = hi;
+    }
+    aa += r * r;
+    x_ties2 += m - 1;
+    x_t2 += (m - 1) * (m - 2);
+    x_t5 += (m - 1) * (2 * m + 5);
+  }
+  __syncthreads();
+
+  // The reference order of the valid pairs, and their reference tie groups.
+  uint32_t const reference_present = *a.reference_present;
+  uint32_t y_position[Items], y_valid[Items], y_index[Items], total = 0;
+  for (int j = 0; j < Items; ++j) {
+    uint32_t const k = t * Items + j;
+    std::uint16_t const p =
+        k < reference_present ? st.temp.rank.position_of[a.reference_models[k]] : no_position;
+    y_position[j] = p;
+    y_valid[j] = p != no_position;
+  }
+  scan_t(st.temp.rank.block_scan).ExclusiveSum(y_valid, y_index, total);
+  for (int j = 0; j < Items; ++j) {
+    st.temp.rank.scan[t * Items + j] = static_cast<std::uint16_t>(y_index[j]);
+    if (arrays && y_valid[j]) a.arrays.y_order[base + y_index[j]] = y_position[j];
+  }
+  __syncthreads();
+  int64_t ab = 0, bb = 0, y_ties2 = 0, y_t2 = 0, y_t5 = 0;
+  for (int j = 0; j < Items; ++j) {
+    if (!y_valid[j]) continue;
+    uint32_t const k = t * Items + j, p = y_position[j];
+    uint32_t const lo = scan_at(a.reference_first[k]), hi = scan_at(a.reference_last[k]);
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    int64_t const x_rank = st.model[p];
+    if (arrays) {
+      a.arrays.y_lo[base + p] = lo;
+      a.arrays.y_hi[base + p] = hi;
+    }
+    ab += x_rank * r;
+    bb += r * r;
+    y_ties2 += m - 1;
+    y_t2 += (m - 1) * (m - 2);
+    y_t5 += (m - 1) * (2 * m + 5);
+  }
+  __syncthreads();
+
+  // The draw table: the k-th valid pair in model order.
+  if (a.draw_table) {
+    uint32_t drawn[Items], index[Items], count = 0;
+    for (int j = 0; j < Items; ++j) {
+      uint32_t const r = t * Items + j;
+      std::uint16_t const p = r < n ? st.temp.rank.position_of[r] : no_position;
+      position[j] = p;
+      drawn[j] = p != no_position;
+    }
+    scan_t(st.temp.rank.block_scan).ExclusiveSum(drawn, index, count);
+    for (int j = 0; j < Items; ++j)
+      if (drawn[j]) a.arrays.draw_position[base + index[j]] = position[j];
+    __syncthreads();
+  }
+
+  int64_t sums[9] = {aa, ab, bb, x_ties2, x_t2, x_t5, y_ties2, y_t2, y_t5};
+  for (int64_t& v : sums) {
+    v = reduce_t(st.temp.rank.reduce).Sum(v);
+    __syncthreads();
+  }
+  if (t == 0) {
+    step_stats& out = a.stats[s];
+    out.valid = valid_pairs;
+    out.present = present;
+    out.median = present > 0 ? key_traits<Real>::value(st.key[present / 2]) : quiet_nan();
     out.aa = sums[0];
     out.ab = sums[1];
     out.bb = sums[2];
@@ -681,19 +915,52 @@ PROXYTASK_KERNEL void jackknife_moments_kernel(double const* jackknife, uint32_t
 /// Order statistics wanted per step: up to 4 ranks among the defined replicates (no_rank: none).
 inline constexpr uint32_t no_rank = ~uint32_t{0};
 
-/// One block per step: the order statistics ranks[s * 4 + i] of the step's defined replicates,
-/// by radix selection on their order keys (8 passes of 8 bits; exact values, as the CPU's
-/// selection gives).
+/// Where the select kernel's ranks come from.
+struct selection {
+  uint32_t const* ranks = nullptr;  ///< per step 4 ranks from the host (BCa), or
+  /// nullptr: the percentile interval's, from the tallies and the fixed levels below (the
+  /// positions stats/bootstrap.hpp's quantile_position computes: h = (defined - 1) q).
+  replicate_tally const* tallies = nullptr;
+  step_stats const* stats = nullptr;
+  validity_rule rule{};
+  double q_low = 0, q_high = 0;
+
+  __device__ void ranks_of(uint32_t s, uint32_t (&rank)[4]) const {
+    for (uint32_t& r : rank) r = no_rank;
+    if (ranks != nullptr) {
+      for (int i = 0; i < 4; ++i) rank[i] = ranks[s * 4 + i];
+      return;
+    }
+    if (!rule.has_replicates(stats[s])) return;
+    uint32_t const defined = tallies[s].defined;
+    if (defined == 0) return;
+    double const levels[2] = {q_low, q_high};
+    for (int i = 0; i < 2; ++i) {
+      double const h = static_cast<double>(defined - 1) * levels[i];
+      auto const r = static_cast<uint32_t>(floor(h));
+      rank[2 * i] = r;
+      if (r + 1 < defined && h > static_cast<double>(r)) rank[2 * i + 1] = r + 1;
+    }
+  }
+};
+
+/// One block per step: the order statistics of the step's defined replicates at the ranks of
+/// `select` (up to 4), by radix selection on their order keys (8 passes of 8 bits; exact values,
+/// as the CPU's selection gives).
 template <int Block>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
-    select_kernel(double const* replicates, uint32_t count, uint32_t const* ranks, double* out) {
+    select_kernel(double const* replicates, uint32_t count, selection select, double* out) {
   __shared__ uint32_t histogram[4][256];
   __shared__ uint64_t prefix[4];
   __shared__ uint32_t remaining[4];
   uint32_t const s = blockIdx.x, t = threadIdx.x;
   double const* v = replicates + static_cast<uint64_t>(s) * count;
   uint32_t rank[4];
-  for (int i = 0; i < 4; ++i) rank[i] = ranks[s * 4 + i];
+  select.ranks_of(s, rank);
+  if (rank[0] == no_rank && rank[2] == no_rank) {  // the whole block: no interval
+    if (t < 4) out[s * 4 + t] = quiet_nan();
+    return;
+  }
   if (t < 4) {
     prefix[t] = 0;
     remaining[t] = rank[t];
