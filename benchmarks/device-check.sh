@@ -101,7 +101,11 @@ if [[ ! -f /usr/include/zlib.h && -f $carried/zlib.h ]]; then
     echo "device-check: zlib headers from $carried, library $libz"
   fi
 fi
-if command -v ninja >/dev/null; then cmake_args+=(-G Ninja); fi
+# Ninja when there is one, unless the build folder was configured with another generator.
+if command -v ninja >/dev/null && ! grep -qs 'CMAKE_GENERATOR:INTERNAL=Unix Makefiles' \
+  "$build/CMakeCache.txt"; then
+  cmake_args+=(-G Ninja)
+fi
 
 run_stats=0
 run_trainer=0
@@ -145,9 +149,11 @@ if ((run_stats && built)); then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   # Small tests only: both replicate paths (up to 32 models, and more), BCa and percentile, both
   # coefficients, device data and empty inputs.
+  small='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule'
+  small+=':CudaTest.AcceptsDeviceDataAndAStream'
   declare -A filters=(
-    [memcheck]='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream:CudaTest.HandlesNoStepsAndNoModels'
-    [racecheck]='CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule:CudaTest.AcceptsDeviceDataAndAStream')
+    [memcheck]="$small:CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.HandlesNoStepsAndNoModels"
+    [racecheck]="$small")
   for tool in memcheck racecheck; do
     say "stats: compute-sanitizer --tool $tool (small tests)"
     part "compute-sanitizer $tool" timeout 120 "$sanitizer" --tool "$tool" --error-exitcode 1 \
@@ -163,8 +169,8 @@ if ((run_stats && built)); then
 fi
 if ((run_stats)); then
   say "stats: PyTorch, torchmetrics, scipy (benchmarks/peers/gpu_peers.py)"
-  part "GPU peers" timeout 150 python3 benchmarks/peers/gpu_peers.py --json "$results/stats_peers.json" \
-    >"$results/stats_peers_stdout.json" || true
+  part "GPU peers" timeout 150 python3 benchmarks/peers/gpu_peers.py \
+    --json "$results/stats_peers.json" >"$results/stats_peers_stdout.json" || true
   say "stats: summary"
   python3 - "$results" <<'PY' | tee "$results/stats_summary.md" || failed+=("stats summary")
 import json, os, sys

@@ -45,6 +45,9 @@ void set_counters(benchmark::State& state) {
       benchmark::Counter(elements, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+/// The GPU on device data; Real = double for the steps too large for one block (more than
+/// 8,192 doubles: the segmented-sort path).
+template <class Real = float>
 void run_cuda(benchmark::State& state, st::correlation method, st::interval_method interval) {
   auto const steps = static_cast<std::size_t>(state.range(0));
   auto const models = static_cast<std::size_t>(state.range(1));
@@ -53,16 +56,18 @@ void run_cuda(benchmark::State& state, st::correlation method, st::interval_meth
     return;
   }
   auto const p = pt::bench::make_gpu_problem(steps, models);
-  auto scores = pt::device_buffer<float>::allocate(p.scores.size()).value();
-  auto reference = pt::device_buffer<float>::allocate(p.reference.size()).value();
-  cudaMemcpy(scores.data(), p.scores.data(), p.scores.size() * sizeof(float),
+  std::vector<Real> const host_scores(p.scores.begin(), p.scores.end());
+  std::vector<Real> const host_reference(p.reference.begin(), p.reference.end());
+  auto scores = pt::device_buffer<Real>::allocate(host_scores.size()).value();
+  auto reference = pt::device_buffer<Real>::allocate(host_reference.size()).value();
+  cudaMemcpy(scores.data(), host_scores.data(), host_scores.size() * sizeof(Real),
              cudaMemcpyHostToDevice);
-  cudaMemcpy(reference.data(), p.reference.data(), p.reference.size() * sizeof(float),
+  cudaMemcpy(reference.data(), host_reference.data(), host_reference.size() * sizeof(Real),
              cudaMemcpyHostToDevice);
   cudaStream_t stream = nullptr;
   cudaStreamCreate(&stream);
   auto const o = options_for(state, method, interval);
-  pt::device_matrix_view<float const> const view(scores.data(), models, steps);
+  pt::device_matrix_view<Real const> const view(scores.data(), models, steps);
   auto const first = st::correlate_over_steps(pt::backend::cuda.on(stream), view, reference.view(),
                                               o);  // warm-up and buffers
   if (!first) {
@@ -93,6 +98,9 @@ void run_cpu(benchmark::State& state, st::correlation method, st::interval_metho
 
 void BM_Spearman_Cuda(benchmark::State& state) {
   run_cuda(state, st::correlation::spearman, st::interval_method::percentile);
+}
+void BM_SpearmanDouble_Cuda(benchmark::State& state) {
+  run_cuda<double>(state, st::correlation::spearman, st::interval_method::percentile);
 }
 void BM_Spearman_Cpu(benchmark::State& state) {
   run_cpu(state, st::correlation::spearman, st::interval_method::percentile);
@@ -141,6 +149,11 @@ BENCHMARK(BM_Spearman_Cuda)
 BENCHMARK(BM_Spearman_Cpu)
     ->Apply(target_sizes)
     ->Apply(crossover_sizes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SpearmanDouble_Cuda)
+    ->ArgNames({"steps", "models", "resamples"})
+    ->Args({200, 15625, 0})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SpearmanBca_Cuda)

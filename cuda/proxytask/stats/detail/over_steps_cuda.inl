@@ -156,11 +156,54 @@ result<bool> with_in_block_tier(std::size_t rows, Body&& body) {
   return true;
 }
 
-/// Sorts and ranks the reference and every step: the segmented-sort path, for steps too large
-/// for one block.
+/// Room for `bytes` of CUB temporary storage.
+inline result<void*> cub_storage(workspace& ws, std::size_t bytes, cudaStream_t stream) {
+  if (ws.cub_temp.size() < bytes)
+    if (auto const r = ws.cub_temp.resize(bytes, stream); !r) return r.error();
+  return static_cast<void*>(ws.cub_temp.data());
+}
+
+/// Sorts the reference with CUB's device radix sort (many blocks: for references too large for
+/// one block to sort quickly) and finds its runs, as reference_in_block_kernel does.
+template <class Real>
+result<void> rank_reference_with_cub(cudaStream_t stream, Real const* reference, std::size_t rows,
+                                     workspace& ws) {
+  using key_t = typename key_traits<Real>::type;
+  auto const n = static_cast<std::uint32_t>(rows);
+  if (auto const r = resize_all({&ws.reference_keys_in, &ws.reference_keys_out},
+                                (rows * sizeof(key_t) + 7) / 8, stream);
+      !r)
+    return r;
+  if (auto const r = ws.reference_models_in.resize(rows, stream); !r) return r;
+  auto* const keys_in = reinterpret_cast<key_t*>(ws.reference_keys_in.data());
+  auto* const keys_out = reinterpret_cast<key_t*>(ws.reference_keys_out.data());
+  std::size_t bytes = 0;
+  PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
+      nullptr, bytes, keys_in, keys_out, ws.reference_models_in.data(),
+      ws.reference_models_out.data(), rows, 0, static_cast<int>(sizeof(key_t) * 8), stream));
+  auto const temp = cub_storage(ws, bytes, stream);
+  if (!temp) return temp.error();
+  load_keys_kernel<Real><<<dim3(1, blocks_for(rows, 32)), dim3(32, 8), 0, stream>>>(
+      reference, n, 1, keys_in, ws.reference_models_in.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
+      *temp, bytes, keys_in, keys_out, ws.reference_models_in.data(),
+      ws.reference_models_out.data(), rows, 0, static_cast<int>(sizeof(key_t) * 8), stream));
+  PROXYTASK_CUDA_TRY(cudaMemsetAsync(ws.has_reference.data(), 0, rows, stream));
+  PROXYTASK_CUDA_TRY(
+      cudaMemsetAsync(ws.reference_present.data(), 0, sizeof(std::uint32_t), stream));
+  reference_runs_kernel<key_t><<<blocks_for(rows, 256), 256, 0, stream>>>(
+      keys_out, ws.reference_models_out.data(), n, ws.reference_first.data(),
+      ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
+/// Sorts and ranks every step with CUB's segmented sort and rank_steps_kernel: the path for
+/// steps too large for one block (after rank_reference_with_cub).
 template <class Real>
 result<void> rank_with_segmented_sort(cudaStream_t stream, Real const* scores, std::size_t rows,
-                                      std::size_t steps, Real const* reference, workspace& ws,
+                                      std::size_t steps, workspace& ws,
                                       rank_args<typename key_traits<Real>::type> ranking) {
   using key_t = typename key_traits<Real>::type;
   std::size_t const total = rows * steps;
@@ -170,57 +213,28 @@ result<void> rank_with_segmented_sort(cudaStream_t stream, Real const* scores, s
           resize_all({&ws.keys_in, &ws.keys_out}, (total * sizeof(key_t) + 7) / 8, stream);
       !r)
     return r;
-  if (auto const r = resize_all({&ws.reference_keys_in, &ws.reference_keys_out},
-                                (rows * sizeof(key_t) + 7) / 8, stream);
-      !r)
-    return r;
   if (auto const r = resize_all({&ws.models_in, &ws.models_out, &ws.scan}, total, stream); !r)
     return r;
-  if (auto const r = ws.reference_models_in.resize(rows, stream); !r) return r;
   if (auto const r = ws.position_of.resize(total, stream); !r) return r;
   if (auto const r = ws.offsets.resize(steps + 1, stream); !r) return r;
   auto* const keys_in = reinterpret_cast<key_t*>(ws.keys_in.data());
   auto* const keys_out = reinterpret_cast<key_t*>(ws.keys_out.data());
-  auto* const reference_keys_in = reinterpret_cast<key_t*>(ws.reference_keys_in.data());
-  auto* const reference_keys_out = reinterpret_cast<key_t*>(ws.reference_keys_out.data());
-
-  // The reference once, the steps in one segmented sort (stable: ties in model order).
-  std::size_t reference_bytes = 0, steps_bytes = 0;
-  PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
-      nullptr, reference_bytes, reference_keys_in, reference_keys_out,
-      ws.reference_models_in.data(), ws.reference_models_out.data(), rows, 0,
-      static_cast<int>(sizeof(key_t) * 8), stream));
+  std::size_t bytes = 0;
   PROXYTASK_CUDA_TRY(cub::DeviceSegmentedSort::StableSortPairs(
-      nullptr, steps_bytes, keys_in, keys_out, ws.models_in.data(), ws.models_out.data(),
+      nullptr, bytes, keys_in, keys_out, ws.models_in.data(), ws.models_out.data(),
       static_cast<std::int64_t>(total), static_cast<std::int64_t>(steps), ws.offsets.data(),
       ws.offsets.data() + 1, stream));
-  if (auto const r = ws.cub_temp.resize(std::max(reference_bytes, steps_bytes), stream); !r)
-    return r;
-  dim3 const tile(32, 8);
-  load_keys_kernel<Real><<<dim3(1, blocks_for(rows, 32)), tile, 0, stream>>>(
-      reference, n, 1, reference_keys_in, ws.reference_models_in.data());
-  PROXYTASK_CUDA_TRY(cudaGetLastError());
-  std::size_t temp_bytes = ws.cub_temp.size();
-  PROXYTASK_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
-      ws.cub_temp.data(), temp_bytes, reference_keys_in, reference_keys_out,
-      ws.reference_models_in.data(), ws.reference_models_out.data(), rows, 0,
-      static_cast<int>(sizeof(key_t) * 8), stream));
-  PROXYTASK_CUDA_TRY(cudaMemsetAsync(ws.has_reference.data(), 0, rows, stream));
-  PROXYTASK_CUDA_TRY(
-      cudaMemsetAsync(ws.reference_present.data(), 0, sizeof(std::uint32_t), stream));
-  reference_runs_kernel<key_t><<<blocks_for(rows, 256), 256, 0, stream>>>(
-      reference_keys_out, ws.reference_models_out.data(), n, ws.reference_first.data(),
-      ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
-  PROXYTASK_CUDA_TRY(cudaGetLastError());
-
-  load_keys_kernel<Real><<<dim3(blocks_for(steps, 32), blocks_for(rows, 32)), tile, 0, stream>>>(
-      scores, n, s32, keys_in, ws.models_in.data());
+  auto const temp = cub_storage(ws, bytes, stream);
+  if (!temp) return temp.error();
+  load_keys_kernel<Real>
+      <<<dim3(blocks_for(steps, 32), blocks_for(rows, 32)), dim3(32, 8), 0, stream>>>(
+          scores, n, s32, keys_in, ws.models_in.data());
   PROXYTASK_CUDA_TRY(cudaGetLastError());
   segment_offsets_kernel<<<blocks_for(steps + 1, 256), 256, 0, stream>>>(n, s32, ws.offsets.data());
   PROXYTASK_CUDA_TRY(cudaGetLastError());
-  temp_bytes = ws.cub_temp.size();
+  // Stable: ties stay in model order.
   PROXYTASK_CUDA_TRY(cub::DeviceSegmentedSort::StableSortPairs(
-      ws.cub_temp.data(), temp_bytes, keys_in, keys_out, ws.models_in.data(), ws.models_out.data(),
+      *temp, bytes, keys_in, keys_out, ws.models_in.data(), ws.models_out.data(),
       static_cast<std::int64_t>(total), static_cast<std::int64_t>(steps), ws.offsets.data(),
       ws.offsets.data() + 1, stream));
 
@@ -285,23 +299,28 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                                  nullptr,
                                  arrays,
                                  ws.stats.data()};
+  // The reference: in one block while that is quick (a block sorts 2,048 values in a few
+  // microseconds, but 16,384 in a hundred and more), else with CUB's device-wide sort.
+  if (rows <= 2048) {
+    auto const r = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
+      constexpr int b = decltype(block)::value, i = decltype(items)::value;
+      return launch(reference_in_block_kernel<Real, b, i>, 1, b,
+                    sizeof(in_block_storage<key_t, b, i>), stream, reference, n,
+                    ws.reference_models_out.data(), ws.reference_first.data(),
+                    ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
+    });
+    if (!r) return r.error();
+  } else if (auto const r = rank_reference_with_cub(stream, reference, rows, ws); !r) {
+    return r.error();
+  }
   auto const in_block = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
     constexpr int b = decltype(block)::value, i = decltype(items)::value;
-    std::size_t const bytes = sizeof(in_block_storage<key_t, b, i>);
-    if (auto const r =
-            launch(reference_in_block_kernel<Real, b, i>, 1, b, bytes, stream, reference, n,
-                   ws.reference_models_out.data(), ws.reference_first.data(),
-                   ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
-        !r)
-      return r;
-    return launch(rank_in_block_kernel<Real, b, i>, s32, b, bytes, stream, scores, s32, ranking,
-                  arrays_wanted);
+    return launch(rank_in_block_kernel<Real, b, i>, s32, b, sizeof(in_block_storage<key_t, b, i>),
+                  stream, scores, s32, ranking, arrays_wanted);
   });
   if (!in_block) return in_block.error();
   if (!*in_block)
-    if (auto const r =
-            rank_with_segmented_sort(stream, scores, rows, steps, reference, ws, ranking);
-        !r)
+    if (auto const r = rank_with_segmented_sort(stream, scores, rows, steps, ws, ranking); !r)
       return r.error();
   if (kendall) {
     kendall_score_kernel<256><<<s32, 256, 0, stream>>>(n, arrays, ws.stats.data());

@@ -625,15 +625,24 @@ struct replicate_args {
   uint32_t* scratch;  ///< global scratch of the block path (3 (rows + 1) per block)
 };
 
+/// Per-thread arrays in shared memory: element i of thread t at base[i * Block + t], so that the
+/// lanes of a warp hit distinct banks whatever index each one uses (the random increments of a
+/// resample's counts); local memory would take a cache line per lane.
+template <class T, int Block>
+struct thread_column {
+  T* base;
+  __device__ T& operator[](uint32_t i) const { return base[i * Block]; }
+};
+
 /// The coefficient of weights w over n positions (draws in all), from exclusive prefix sums W
 /// over positions and V over the reference order (both with n + 1 entries): a tie group holding
 /// positions [lo, hi) has doubled rank W[lo] + W[hi] + 1 (2 below + m + 1, as on the CPU).
 /// Sequential: one thread per replicate.
-__device__ inline double weighted_coefficient(correlation method, uint32_t n, int64_t draws,
-                                              uint32_t const* x_lo, uint32_t const* x_hi,
-                                              uint32_t const* y_lo, uint32_t const* y_hi,
-                                              uint32_t const* y_order, uint32_t const* w,
-                                              uint32_t* W, uint32_t* V) {
+template <class Weights>
+__device__ double weighted_coefficient(correlation method, uint32_t n, int64_t draws,
+                                       uint32_t const* x_lo, uint32_t const* x_hi,
+                                       uint32_t const* y_lo, uint32_t const* y_hi,
+                                       uint32_t const* y_order, Weights w, Weights W, Weights V) {
   W[0] = 0;
   for (uint32_t p = 0; p < n; ++p) W[p + 1] = W[p] + w[p];
   V[0] = 0;
@@ -681,11 +690,12 @@ inline constexpr uint32_t small_step_pairs = 32;
 
 /// Replicates of steps with at most small_step_pairs pairs: thread blockIdx.y * Block + threadIdx.x
 /// of step blockIdx.x computes that replicate (and every gridDim.y * Block-th after it), with its
-/// weights and prefix sums in registers / local memory.
+/// weights and prefix sums in shared memory (thread_column; counts and sums fit 16 bits).
 template <int Block>
 PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate_args a) {
   constexpr uint32_t cap = small_step_pairs;
   __shared__ uint32_t x_lo[cap], x_hi[cap], y_lo[cap], y_hi[cap], y_order[cap], draw[cap];
+  __shared__ std::uint16_t counts[cap][Block], below_x[cap + 1][Block], below_y[cap + 1][Block];
   uint32_t const s = blockIdx.x;
   step_stats const stats = a.stats[s];
   if (!a.rule.has_replicates(stats)) return;  // the whole block: no barrier is skipped by some
@@ -700,12 +710,13 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate
     draw[p] = a.arrays.draw_position[base + p];
   }
   __syncthreads();
+  thread_column<std::uint16_t, Block> const w{&counts[0][threadIdx.x]}, W{&below_x[0][threadIdx.x]},
+      V{&below_y[0][threadIdx.x]};
   uint32_t const last = a.kind == replicate_kind::jackknife ? min(n, a.count) : a.count;
   for (uint32_t r = blockIdx.y * Block + threadIdx.x; r < last; r += gridDim.y * Block) {
-    uint32_t w[cap], W[cap + 1], V[cap + 1];
     int64_t draws = n;
     if (a.kind == replicate_kind::jackknife) {
-      for (uint32_t p = 0; p < n; ++p) w[p] = p == r ? 0u : 1u;
+      for (uint32_t p = 0; p < n; ++p) w[p] = p == r ? 0 : 1;
       draws = n - 1;
     } else {
       for (uint32_t p = 0; p < n; ++p) w[p] = 0;
@@ -720,16 +731,27 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate
   }
 }
 
+/// Spearman's three rank sums, or Kendall's score and two tie counts, summed in one reduction.
+struct three_sums {
+  int64_t first = 0, second = 0, third = 0;
+  __device__ three_sums operator+(three_sums const& o) const {
+    return {first + o.first, second + o.second, third + o.third};
+  }
+};
+
 /// Replicates of larger steps: one block per replicate at a time (blockIdx.y, then every
 /// gridDim.y-th), the weights and both prefix sums in the block's scratch (shared memory when it
-/// fits, else a_.scratch); the prefix sums are block scans, the rank sums a block reduction.
-template <int Block>
+/// fits, else a_.scratch); the prefix sums are block scans of Items positions per thread, the
+/// rank sums one block reduction.
+template <int Block, int Items = 4>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
     block_replicates_kernel(replicate_args a, bool scratch_in_shared) {
   using scan_t = cub::BlockScan<uint32_t, Block>;
-  using reduce_t = cub::BlockReduce<int64_t, Block>;
+  using reduce_t = cub::BlockReduce<three_sums, Block>;
   __shared__ union {
-    typename scan_t::TempStorage scan;
+    struct {
+      typename scan_t::TempStorage x, y;
+    } scan;
     typename reduce_t::TempStorage reduce;
   } temp;
   extern __shared__ uint32_t dynamic_shared[];
@@ -771,16 +793,24 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     __syncthreads();
     // W: exclusive prefix sums of the weights over positions; V: over the reference order.
     uint32_t carry_w = 0, carry_v = 0;
-    for (uint32_t begin = 0; begin < n; begin += Block) {
-      uint32_t const i = begin + t;
-      uint32_t before = 0, total = 0;
-      scan_t(temp.scan).ExclusiveSum(i < n ? w[i] : 0u, before, total);
-      if (i < n) W[i] = carry_w + before;
-      carry_w += total;
-      __syncthreads();
-      scan_t(temp.scan).ExclusiveSum(i < n ? w[y_order[i]] : 0u, before, total);
-      if (i < n) V[i] = carry_v + before;
-      carry_v += total;
+    for (uint32_t begin = 0; begin < n; begin += Block * Items) {
+      uint32_t in_x[Items], in_y[Items], out_x[Items], out_y[Items], total_x = 0, total_y = 0;
+      for (int k = 0; k < Items; ++k) {
+        uint32_t const i = begin + t * Items + k;
+        in_x[k] = i < n ? w[i] : 0u;
+        in_y[k] = i < n ? w[y_order[i]] : 0u;
+      }
+      scan_t(temp.scan.x).ExclusiveSum(in_x, out_x, total_x);
+      scan_t(temp.scan.y).ExclusiveSum(in_y, out_y, total_y);
+      for (int k = 0; k < Items; ++k) {
+        uint32_t const i = begin + t * Items + k;
+        if (i < n) {
+          W[i] = carry_w + out_x[k];
+          V[i] = carry_v + out_y[k];
+        }
+      }
+      carry_w += total_x;
+      carry_v += total_y;
       __syncthreads();
     }
     if (t == 0) {
@@ -788,54 +818,51 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
       V[n] = carry_v;
     }
     __syncthreads();
-    int64_t sums[3] = {0, 0, 0};  // Spearman: aa, ab, bb; Kendall: score, x ties, y ties
+    three_sums sums;  // Spearman: aa, ab, bb; Kendall: score, x ties, y ties
     for (uint32_t p = t; p < n; p += Block) {
       int64_t const c = w[p];
       if (!kendall) {
         if (c == 0) continue;
         int64_t const x = static_cast<int64_t>(W[x_lo[p]]) + W[x_hi[p]] + 1;
         int64_t const y = static_cast<int64_t>(V[y_lo[p]]) + V[y_hi[p]] + 1;
-        sums[0] += c * x * x;
-        sums[1] += c * x * y;
-        sums[2] += c * y * y;
+        sums.first += c * x * x;
+        sums.second += c * x * y;
+        sums.third += c * y * y;
         continue;
       }
       if (x_lo[p] == p) {
         int64_t const m = static_cast<int64_t>(W[x_hi[p]]) - W[p];
-        sums[1] += m * (m - 1) / 2;
+        sums.second += m * (m - 1) / 2;
       }
       uint32_t const j = p;  // the same index, read in reference order
       if (y_lo[y_order[j]] == j) {
         int64_t const m = static_cast<int64_t>(V[y_hi[y_order[j]]]) - V[j];
-        sums[2] += m * (m - 1) / 2;
+        sums.third += m * (m - 1) / 2;
       }
       if (c == 0) continue;
       int64_t toward = 0;
       for (uint32_t q = x_hi[p]; q < n; ++q)
         toward += static_cast<int64_t>(w[q]) * ((y_lo[q] > y_lo[p]) - (y_lo[q] < y_lo[p]));
-      sums[0] += c * toward;
+      sums.first += c * toward;
     }
-    for (int64_t& v : sums) {
-      v = reduce_t(temp.reduce).Sum(v);
-      __syncthreads();
-    }
+    sums = reduce_t(temp.reduce).Sum(sums);
     if (t == 0) {
       double coefficient;
       if (!kendall) {
-        spearman_sums rank_sums{sums[1], sums[0], sums[2]};
+        spearman_sums rank_sums{sums.second, sums.first, sums.third};
         rank_sums.centre(draws);
         coefficient = rank_sums.rho();
       } else {
         kendall_counts k;
         k.total = draws * (draws - 1) / 2;
-        k.score = sums[0];
-        k.x_ties = sums[1];
-        k.y_ties = sums[2];
+        k.score = sums.first;
+        k.x_ties = sums.second;
+        k.y_ties = sums.third;
         coefficient = k.tau_b();
       }
       a.out[static_cast<uint64_t>(s) * a.count + r] = coefficient;
     }
-    __syncthreads();  // the weights are reused by the next replicate
+    __syncthreads();  // the weights and the reduction's storage are reused by the next replicate
   }
 }
 
@@ -970,13 +997,22 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     uint64_t const high = pass == 0 ? 0 : ~uint64_t{0} << (64 - 8 * pass);
     for (uint32_t i = t; i < 4 * 256; i += Block) histogram[i / 256][i % 256] = 0;
     __syncthreads();
-    for (uint32_t i = t; i < count; i += Block) {
-      double const x = v[i];
-      if (x != x) continue;
-      uint64_t const key = key_traits<double>::key(x);
-      for (int q = 0; q < 4; ++q)
-        if (rank[q] != no_rank && (key & high) == prefix[q])
-          atomicAdd(&histogram[q][(key >> shift) & 255], 1u);
+    // Replicates take few distinct values (a handful of models): the lanes of a warp that add to
+    // the same bin do it with one atomic (match_any), not 32 serialised ones.
+    uint32_t const lane = t % 32;
+    for (uint32_t begin = t - lane; begin < count; begin += Block) {  // warp-uniform
+      uint32_t const i = begin + lane;
+      double const x = i < count ? v[i] : quiet_nan();
+      uint64_t const key = x == x ? key_traits<double>::key(x) : 0;
+      for (int q = 0; q < 4; ++q) {
+        bool const counted = x == x && rank[q] != no_rank && (key & high) == prefix[q];
+        unsigned const voters = __ballot_sync(0xffffffffu, counted);
+        if (!counted) continue;
+        auto const digit = static_cast<uint32_t>((key >> shift) & 255);
+        unsigned const same = __match_any_sync(voters, digit);
+        if (lane == static_cast<uint32_t>(__ffs(static_cast<int>(same)) - 1))
+          atomicAdd(&histogram[q][digit], static_cast<uint32_t>(__popc(same)));
+      }
     }
     __syncthreads();
     if (t < 4 && rank[t] != no_rank) {
