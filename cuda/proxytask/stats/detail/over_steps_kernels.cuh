@@ -997,22 +997,13 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     uint64_t const high = pass == 0 ? 0 : ~uint64_t{0} << (64 - 8 * pass);
     for (uint32_t i = t; i < 4 * 256; i += Block) histogram[i / 256][i % 256] = 0;
     __syncthreads();
-    // Replicates take few distinct values (a handful of models): the lanes of a warp that add to
-    // the same bin do it with one atomic (match_any), not 32 serialised ones.
-    uint32_t const lane = t % 32;
-    for (uint32_t begin = t - lane; begin < count; begin += Block) {  // warp-uniform
-      uint32_t const i = begin + lane;
-      double const x = i < count ? v[i] : quiet_nan();
-      uint64_t const key = x == x ? key_traits<double>::key(x) : 0;
-      for (int q = 0; q < 4; ++q) {
-        bool const counted = x == x && rank[q] != no_rank && (key & high) == prefix[q];
-        unsigned const voters = __ballot_sync(0xffffffffu, counted);
-        if (!counted) continue;
-        auto const digit = static_cast<uint32_t>((key >> shift) & 255);
-        unsigned const same = __match_any_sync(voters, digit);
-        if (lane == static_cast<uint32_t>(__ffs(static_cast<int>(same)) - 1))
-          atomicAdd(&histogram[q][digit], static_cast<uint32_t>(__popc(same)));
-      }
+    for (uint32_t i = t; i < count; i += Block) {
+      double const x = v[i];
+      if (x != x) continue;
+      uint64_t const key = key_traits<double>::key(x);
+      for (int q = 0; q < 4; ++q)
+        if (rank[q] != no_rank && (key & high) == prefix[q])
+          atomicAdd(&histogram[q][(key >> shift) & 255], 1u);
     }
     __syncthreads();
     if (t < 4 && rank[t] != no_rank) {
