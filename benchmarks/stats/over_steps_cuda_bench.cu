@@ -82,14 +82,15 @@ void run_cuda(benchmark::State& state, st::correlation method, st::interval_meth
   set_counters(state);
 }
 
-void run_cpu(benchmark::State& state, st::correlation method, st::interval_method interval) {
+void run_cpu(benchmark::State& state, st::correlation method, st::interval_method interval,
+             unsigned threads = 0) {
   auto const steps = static_cast<std::size_t>(state.range(0));
   auto const models = static_cast<std::size_t>(state.range(1));
   auto const p = pt::bench::make_gpu_problem(steps, models);
   auto const o = options_for(state, method, interval);
   pt::host_matrix_view<float const> const view(p.scores.data(), models, steps);
   for (auto _ : state) {
-    auto r = st::correlate_over_steps(pt::backend::cpu.with_threads(0), view,
+    auto r = st::correlate_over_steps(pt::backend::cpu.with_threads(threads), view,
                                       std::span<float const>(p.reference), o);
     benchmark::DoNotOptimize(r);
   }
@@ -104,6 +105,10 @@ void BM_SpearmanDouble_Cuda(benchmark::State& state) {
 }
 void BM_Spearman_Cpu(benchmark::State& state) {
   run_cpu(state, st::correlation::spearman, st::interval_method::percentile);
+}
+/// One CPU thread: backend::auto_'s CPU side for small problems (no thread pool to start).
+void BM_Spearman_Cpu1(benchmark::State& state) {
+  run_cpu(state, st::correlation::spearman, st::interval_method::percentile, 1);
 }
 void BM_SpearmanBca_Cuda(benchmark::State& state) {
   run_cuda(state, st::correlation::spearman, st::interval_method::bca);
@@ -151,6 +156,7 @@ BENCHMARK(BM_Spearman_Cpu)
     ->Apply(crossover_sizes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Spearman_Cpu1)->Apply(crossover_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SpearmanDouble_Cuda)
     ->ArgNames({"steps", "models", "resamples"})
     ->Args({200, 15625, 0})

@@ -69,14 +69,17 @@ result<step_table> correlate_over_steps(backend::cuda_t policy,
 }
 
 /// correlate_over_steps on the GPU when there is one and the work is large enough to gain from it
-/// (detail::gpu::auto_min_work, measured), else on the CPU with all hardware threads; also on the
-/// CPU when the GPU has no device or memory for it.
+/// (detail::gpu::auto_min_work, measured); else on one CPU thread for small work (a thread pool
+/// costs more than it saves there), or on every CPU thread when there is no device, the device
+/// has no memory for it, or the GPU back-end does the call poorly (permutation tests; Kendall
+/// bootstraps of more than 32 models).
 template <class Real>
 result<step_table> correlate_over_steps(backend::auto_t, host_matrix_view<Real const> scores,
                                         std::type_identity_t<std::span<Real const>> reference,
                                         over_steps_options const& options = {}) {
-  if (detail::gpu::gpu_preferred(scores.rows(), scores.cols(), options) &&
-      backend::cuda_device_count()) {
+  if (detail::gpu::small_work(scores.rows(), scores.cols(), options))
+    return correlate_over_steps(backend::cpu, scores, reference, options);
+  if (detail::gpu::gpu_suited(scores.rows(), options) && backend::cuda_device_count()) {
     auto on_gpu = correlate_over_steps(backend::cuda, scores, reference, options);
     if (on_gpu || (on_gpu.error().code != errc::device_unavailable &&
                    on_gpu.error().code != errc::resource_exhausted))

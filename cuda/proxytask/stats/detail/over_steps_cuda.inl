@@ -490,18 +490,23 @@ result<step_table> correlate_from_host(cudaStream_t stream, host_matrix_view<Rea
 }
 
 /// At least this much work (steps x models x max(1, resamples)) goes to the GPU under
-/// backend::auto_; below it the CPU answers sooner (measured: benchmarks/stats/
-/// over_steps_cuda_bench.cu, BM_Crossover_*).
-inline constexpr std::size_t auto_min_work = std::size_t{1} << 16;
+/// backend::auto_; below it one CPU thread answers sooner. Measured with
+/// benchmarks/stats/over_steps_cuda_bench.cu: a GPU call costs at least 31 us on an H100
+/// (20 steps x 16 models; 55 us at 20 x 64, 71 us at 50 x 256, 100 us at 10 x 10 x 100), one CPU
+/// thread ranks about 70 million elements per second (2-core EPYC VM: 9, 19, 176 and 135 us at
+/// those sizes), so the two meet near 4,000 elements.
+inline constexpr std::size_t auto_min_work = std::size_t{1} << 12;
 
-/// Whether backend::auto_ sends this call to the GPU (before asking for a device).
-inline bool gpu_preferred(std::size_t rows, std::size_t steps, over_steps_options const& o) {
-  if (o.permutations > 0) return false;  // the GPU back-end hands these to the CPU anyway
-  // Kendall replicates on the GPU are O(n^2) per replicate above small_step_pairs.
-  if (o.method == correlation::kendall_tau_b && o.bootstrap_resamples > 0 &&
-      rows > small_step_pairs)
-    return false;
-  return rows * steps * std::max<std::size_t>(1, o.bootstrap_resamples) >= auto_min_work;
+/// Whether a call is small enough for one CPU thread under backend::auto_.
+inline bool small_work(std::size_t rows, std::size_t steps, over_steps_options const& o) {
+  return rows * steps * std::max<std::size_t>(1, o.bootstrap_resamples) < auto_min_work;
+}
+
+/// Whether the GPU back-end does this call well: it hands permutation tests to the CPU, and its
+/// Kendall replicates are O(n^2) each above small_step_pairs.
+inline bool gpu_suited(std::size_t rows, over_steps_options const& o) {
+  return o.permutations == 0 && !(o.method == correlation::kendall_tau_b &&
+                                  o.bootstrap_resamples > 0 && rows > small_step_pairs);
 }
 
 }  // namespace proxytask::stats::detail::gpu
