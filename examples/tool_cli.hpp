@@ -16,6 +16,7 @@
 #include <proxytask/workflow/driver.hpp>
 #include <proxytask/workflow/progress.hpp>
 #include <proxytask/workflow/search_space.hpp>
+#include <proxytask/workflow/variance_tool.hpp>  // model_sampler
 #if PROXYTASK_HAS_TRAINER
 #include <proxytask/trainer/reference_program.hpp>
 #include <proxytask/trainer/search_space.hpp>

@@ -47,6 +47,15 @@ inline constexpr bool select_models_built = false;
 inline constexpr char const* select_models_program = "";
 #endif
 
+// proxytask-search-proxy (search_proxy_cli_test.cpp).
+#if defined(PROXYTASK_SEARCH_PROXY)
+inline constexpr bool search_proxy_built = true;
+inline constexpr char const* search_proxy_program = PROXYTASK_SEARCH_PROXY;
+#else
+inline constexpr bool search_proxy_built = false;
+inline constexpr char const* search_proxy_program = "";
+#endif
+
 /// A file's text, or "" when it cannot be read.
 inline std::string text_of(std::filesystem::path const& p) {
   auto const text = read_file(p);

@@ -187,6 +187,53 @@ struct validity_rule {
   }
 };
 
+/// A step's nine sums, accumulated per thread: Spearman's sums of doubled ranks' products, and per
+/// side, for every valid pair in a tie group of size m, (m - 1), (m - 1)(m - 2) and
+/// (m - 1)(2m + 5) (step_stats' tie fields).
+struct step_sums {
+  int64_t aa = 0, ab = 0, bb = 0;
+  int64_t x_ties2 = 0, x_t2 = 0, x_t5 = 0, y_ties2 = 0, y_t2 = 0, y_t5 = 0;
+
+  __device__ void add_x_pair(int64_t m) {
+    x_ties2 += m - 1;
+    x_t2 += (m - 1) * (m - 2);
+    x_t5 += (m - 1) * (2 * m + 5);
+  }
+  __device__ void add_y_pair(int64_t m) {
+    y_ties2 += m - 1;
+    y_t2 += (m - 1) * (m - 2);
+    y_t5 += (m - 1) * (2 * m + 5);
+  }
+};
+
+/// Sums every thread's step_sums over the block and, in thread 0, writes the step's stats (with
+/// its counts and its median, which only thread 0's arguments need to hold).
+template <int Block>
+__device__ void store_step(typename cub::BlockReduce<int64_t, Block>::TempStorage& temp,
+                           step_sums part, uint32_t valid, uint32_t present, double median,
+                           step_stats& out) {
+  int64_t sums[9] = {part.aa,   part.ab,      part.bb,   part.x_ties2, part.x_t2,
+                     part.x_t5, part.y_ties2, part.y_t2, part.y_t5};
+  for (int64_t& v : sums) {
+    v = cub::BlockReduce<int64_t, Block>(temp).Sum(v);
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  out.valid = valid;
+  out.present = present;
+  out.median = median;
+  out.aa = sums[0];
+  out.ab = sums[1];
+  out.bb = sums[2];
+  out.x_ties2 = sums[3];
+  out.x_t2 = sums[4];
+  out.x_t5 = sums[5];
+  out.y_ties2 = sums[6];
+  out.y_t2 = sums[7];
+  out.y_t5 = sums[8];
+  out.score = 0;
+}
+
 /// Per step: arrays of `rows` entries at s * rows. Positions p are the step's valid pairs in
 /// proxy-score order (ties in model order).
 struct step_arrays {
@@ -261,7 +308,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
   uint32_t const valid_pairs = carry;
 
   // Proxy tie groups: a run of equal keys [first, last) holds positions [scan(first), scan(last)).
-  int64_t aa = 0, x_ties2 = 0, x_t2 = 0, x_t5 = 0;
+  step_sums part;
   auto scan_at = [&](uint32_t i) { return i < n ? scan[i] : valid_pairs; };
   for (uint32_t i = t; i < present; i += Block) {
     if (!a.has_reference[model[i]]) continue;
@@ -272,11 +319,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
     uint32_t const lo = scan_at(first), hi = scan_at(last), p = scan[i];
     x_lo[p] = lo;
     x_hi[p] = hi;
-    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
-    aa += r * r;
-    x_ties2 += m - 1;
-    x_t2 += (m - 1) * (m - 2);
-    x_t5 += (m - 1) * (2 * m + 5);
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1;
+    part.aa += r * r;
+    part.add_x_pair(hi - lo);
   }
   __syncthreads();
 
@@ -294,7 +339,6 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
     carry += total;
     __syncthreads();
   }
-  int64_t ab = 0, bb = 0, y_ties2 = 0, y_t2 = 0, y_t5 = 0;
   auto y_scan_at = [&](uint32_t j) { return j < reference_present ? scan[j] : valid_pairs; };
   for (uint32_t j = t; j < reference_present; j += Block) {
     std::int32_t const p = position_of[a.reference_models[j]];
@@ -302,13 +346,11 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
     uint32_t const lo = y_scan_at(a.reference_first[j]), hi = y_scan_at(a.reference_last[j]);
     y_lo[p] = lo;
     y_hi[p] = hi;
-    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1;
     int64_t const x_rank = static_cast<int64_t>(x_lo[p]) + x_hi[p] + 1;
-    ab += x_rank * r;
-    bb += r * r;
-    y_ties2 += m - 1;
-    y_t2 += (m - 1) * (m - 2);
-    y_t5 += (m - 1) * (2 * m + 5);
+    part.ab += x_rank * r;
+    part.bb += r * r;
+    part.add_y_pair(hi - lo);
   }
   __syncthreads();
 
@@ -325,27 +367,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
     __syncthreads();
   }
 
-  int64_t sums[9] = {aa, ab, bb, x_ties2, x_t2, x_t5, y_ties2, y_t2, y_t5};
-  for (int64_t& v : sums) {
-    v = reduce_t(temp.reduce).Sum(v);
-    __syncthreads();
-  }
-  if (t == 0) {
-    step_stats& out = a.stats[s];
-    out.valid = valid_pairs;
-    out.present = present;
-    out.median = present > 0 ? key_traits_of<Key>::value(key[present / 2]) : quiet_nan();
-    out.aa = sums[0];
-    out.ab = sums[1];
-    out.bb = sums[2];
-    out.x_ties2 = sums[3];
-    out.x_t2 = sums[4];
-    out.x_t5 = sums[5];
-    out.y_ties2 = sums[6];
-    out.y_t2 = sums[7];
-    out.y_t5 = sums[8];
-    out.score = 0;
-  }
+  double const median =
+      t == 0 && present > 0 ? key_traits_of<Key>::value(key[present / 2]) : quiet_nan();
+  store_step<Block>(temp.reduce, part, valid_pairs, present, median, a.stats[s]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +479,6 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   using key_t = typename key_traits<Real>::type;
   using storage_t = in_block_storage<key_t, Block, Items>;
   using scan_t = typename storage_t::scan_t;
-  using reduce_t = typename storage_t::reduce_t;
   extern __shared__ __align__(16) unsigned char shared_bytes[];
   auto& st = *reinterpret_cast<storage_t*>(shared_bytes);
   key_t constexpr missing = ~key_t{0};
@@ -489,22 +512,20 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   auto scan_at = [&](uint32_t i) {
     return i < capacity ? static_cast<uint32_t>(st.temp.rank.scan[i]) : valid_pairs;
   };
-  int64_t aa = 0, x_ties2 = 0, x_t2 = 0, x_t5 = 0;
+  step_sums part;
   for (int j = 0; j < Items; ++j) {
     if (!valid[j]) continue;
     uint32_t first = 0, last = 0;
     run_of(st.key, capacity, t * Items + j, first, last);
     uint32_t const lo = scan_at(first), hi = scan_at(last), p = position[j];
-    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1;
     st.model[p] = static_cast<std::uint16_t>(r);  // the models are no longer needed
     if (arrays) {
       a.arrays.x_lo[base + p] = lo;
       a.arrays.x_hi[base + p] = hi;
     }
-    aa += r * r;
-    x_ties2 += m - 1;
-    x_t2 += (m - 1) * (m - 2);
-    x_t5 += (m - 1) * (2 * m + 5);
+    part.aa += r * r;
+    part.add_x_pair(hi - lo);
   }
   __syncthreads();
 
@@ -524,22 +545,19 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     if (arrays && y_valid[j]) a.arrays.y_order[base + y_index[j]] = y_position[j];
   }
   __syncthreads();
-  int64_t ab = 0, bb = 0, y_ties2 = 0, y_t2 = 0, y_t5 = 0;
   for (int j = 0; j < Items; ++j) {
     if (!y_valid[j]) continue;
     uint32_t const k = t * Items + j, p = y_position[j];
     uint32_t const lo = scan_at(a.reference_first[k]), hi = scan_at(a.reference_last[k]);
-    int64_t const r = static_cast<int64_t>(lo) + hi + 1, m = hi - lo;
+    int64_t const r = static_cast<int64_t>(lo) + hi + 1;
     int64_t const x_rank = st.model[p];
     if (arrays) {
       a.arrays.y_lo[base + p] = lo;
       a.arrays.y_hi[base + p] = hi;
     }
-    ab += x_rank * r;
-    bb += r * r;
-    y_ties2 += m - 1;
-    y_t2 += (m - 1) * (m - 2);
-    y_t5 += (m - 1) * (2 * m + 5);
+    part.ab += x_rank * r;
+    part.bb += r * r;
+    part.add_y_pair(hi - lo);
   }
   __syncthreads();
 
@@ -558,27 +576,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     __syncthreads();
   }
 
-  int64_t sums[9] = {aa, ab, bb, x_ties2, x_t2, x_t5, y_ties2, y_t2, y_t5};
-  for (int64_t& v : sums) {
-    v = reduce_t(st.temp.rank.reduce).Sum(v);
-    __syncthreads();
-  }
-  if (t == 0) {
-    step_stats& out = a.stats[s];
-    out.valid = valid_pairs;
-    out.present = present;
-    out.median = present > 0 ? key_traits<Real>::value(st.key[present / 2]) : quiet_nan();
-    out.aa = sums[0];
-    out.ab = sums[1];
-    out.bb = sums[2];
-    out.x_ties2 = sums[3];
-    out.x_t2 = sums[4];
-    out.x_t5 = sums[5];
-    out.y_ties2 = sums[6];
-    out.y_t2 = sums[7];
-    out.y_t5 = sums[8];
-    out.score = 0;
-  }
+  double const median =
+      t == 0 && present > 0 ? key_traits<Real>::value(st.key[present / 2]) : quiet_nan();
+  store_step<Block>(st.temp.rank.reduce, part, valid_pairs, present, median, a.stats[s]);
 }
 
 /// Kendall's concordant - discordant of each step: for every position p, the sign of y over the
