@@ -292,10 +292,9 @@ class simulated_proxies {
     namespace d = pt::exec::detail;
     double const f = fidelity_of(l.proxy_args);
     auto& p = l.spec.parameters;
-    double const truth =
-        p.contains("final_accuracy") && p.at("final_accuracy").is_number()
-            ? p.at("final_accuracy").to_number<double>()
-            : 0.6 + 0.35 * d::unit_interval(d::mix64(d::fnv1a(l.spec.model_id)));
+    double const truth = p.contains("final_accuracy") && p.at("final_accuracy").is_number()
+                             ? p.at("final_accuracy").to_number<double>()
+                             : 0.6 + 0.35 * d::unit_interval(d::mix64(d::fnv1a(l.spec.model_id)));
     // A model-specific error, larger the lower the fidelity: +-0.1 at f = 0.
     double const error =
         0.2 * (d::unit_interval(d::mix64(d::fnv1a(l.spec.model_id) ^ 0x5eedULL)) - 0.5);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,26 @@ TEST(ProxyConfigFile, NamesTheFileAndPointerOfEachError) {
   auto const broken = wf::proxy_config_file::load(dir.path() / "broken.json");
   ASSERT_FALSE(broken);
   EXPECT_NE(broken.error().context.find("broken.json: line 1"), std::string::npos);
+}
+
+TEST(ProxyConfigFile, TheMnasNetStyleExampleIsAGridOfTheReferenceTrainersKnobs) {
+  // examples/proxies/mnasnet_style.json: data %, model width and image size, the kinds of knob
+  // MnasNet's proxy used (less data, fewer epochs, smaller images), cheapest-looking first.
+  auto const file = wf::proxy_config_file::load(std::filesystem::path(PROXYTASK_TEST_DATA_DIR) /
+                                                "../../examples/proxies/mnasnet_style.json");
+  ASSERT_TRUE(file) << file.error().message();
+  auto const configs = file->configs().value();
+  ASSERT_EQ(configs.size(), 8u);
+  std::set<std::map<std::string, std::string>> distinct;
+  for (auto const& c : configs) {
+    EXPECT_EQ(c.args.size(), 3u) << c.name;
+    EXPECT_TRUE(c.args.contains("data_pct") && c.args.contains("model_scale") &&
+                c.args.contains("downsample"))
+        << c.name;
+    distinct.insert(c.args);
+  }
+  EXPECT_EQ(distinct.size(), 8u) << "the 2 x 2 x 2 grid";
+  EXPECT_EQ(configs.front().args.at("model_scale"), "0.5");
 }
 
 }  // namespace
