@@ -27,7 +27,10 @@
 // f of the time, so cheaper proxies rank the models worse, and a search has something to find (each
 // recorded score also carries noise of +-0.025, so early rankings are unsure). The run
 // resumes after a kill or Ctrl-C: run the same command again (the options are recorded in
-// RUN_DIR/search_options.json; a resume with different ones is refused).
+// RUN_DIR/search_options.json; a resume with different ones is refused). A search, ended or not,
+// is extended by running it with more proxies after its own (more --grid values of the last
+// knob, or more entries at the end of the --proxies file): it keeps what it measured and
+// searches the new ones too.
 //
 // Exit status: 0 the search finished (whether or not a proxy succeeded; see the printed status),
 // 1 an error, 2 a usage error, 130 interrupted (the state is saved; run again to resume).
@@ -81,7 +84,8 @@ correlates their scores with the full-training scores at every step, stops each
 proxy as soon as the answer is known, and names the successful proxy with the
 lowest training time. Writes RUN_DIR/PROXY_SEARCH_RESULT.json,
 RUN_DIR/SEARCH_CONTROLLER_STATE.json and plots (RUN_DIR/*.svg). Run the same
-command again to resume an interrupted run.
+command again to resume an interrupted run, or with more proxies after the
+ones it had to extend a search.
 
 Reference and proxies:
   --reference FILE        the reference models with their full-training scores:
@@ -266,6 +270,25 @@ boost::json::object recorded_options(settings const& s) {
   return o;
 }
 
+/// A search extended with proxy configs after its own (the recorded list a prefix of the new
+/// one): the recorded options take the longer list, so that the check that follows passes; any
+/// other difference is still refused there.
+pt::result<void> accept_extension(fs::path const& run_dir, boost::json::object const& options) {
+  fs::path const path = run_dir / options_file_name;
+  auto const file = pt::read_json_object_file(path);
+  if (!file) return file.error();
+  if (!*file || !(*file)->is_object()) return {};
+  auto recorded = (*file)->as_object();
+  auto const* old = recorded.if_contains("proxies");
+  auto const& now = options.at("proxies").as_array();
+  if (!old || !old->is_array()) return {};
+  auto const& before = old->as_array();
+  if (before.size() >= now.size() || !std::equal(before.begin(), before.end(), now.begin()))
+    return {};
+  recorded["proxies"] = now;
+  return pt::write_json_file(path, recorded);
+}
+
 /// A proxy's fidelity in the simulation: the product of its numeric arguments named *pct
 /// (divided by 100) and *scale, in (0, 1]; 1 without any.
 double fidelity_of(std::map<std::string, std::string> const& args) {
@@ -428,8 +451,13 @@ int search_proxy(settings s, char const* argv0) {
     return exit_usage;
   }
   if (!create_run_directory(s.common, program)) return exit_error;
-  if (auto const r = check_recorded_options(s.common.run_dir, options_file_name,
-                                            recorded_options(s), "search in a new run directory");
+  auto const options = recorded_options(s);
+  if (auto const r = accept_extension(s.common.run_dir, options); !r) {
+    std::cerr << program << ": " << r.error().message() << '\n';
+    return exit_error;
+  }
+  if (auto const r = check_recorded_options(s.common.run_dir, options_file_name, options,
+                                            "search in a new run directory");
       !r) {
     std::cerr << program << ": " << r.error().message() << '\n';
     return exit_error;

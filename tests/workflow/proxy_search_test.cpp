@@ -749,4 +749,34 @@ TEST(ProxySearchEndToEnd, AProxyWhoseTrialsFailEndsOnExcessFailures) {
   EXPECT_TRUE(r->at("best_proxy_task_name").is_null());
 }
 
+TEST(ProxySearchEndToEnd, AnEndedSearchExtendedWithNewProxiesSearchesThemAndKeepsTheRest) {
+  // The seed's resume section: a search that ended is run again with one more proxy config.
+  auto two = e2e_options();
+  two.proxies.resize(2);
+  pt::testing::temp_dir dir;
+  {
+    wf::proxy_search_tool const tool(two);
+    pt::exec::simulated_executor sim(dir.path(), sim_options());
+    proxy_simulation exec(sim);
+    auto const r = wf::run(tool, exec, {.run_dir = dir.path()});
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->at("best_proxy_task_name"), "proxy1");
+  }
+  auto const before = read_json(dir.path() / "SEARCH_CONTROLLER_STATE.json");
+  wf::proxy_search_tool const tool(e2e_options());  // proxy0, proxy1 and now proxy2
+  pt::exec::simulated_executor sim(dir.path(), sim_options());
+  proxy_simulation exec(sim);
+  auto const r = wf::run(tool, exec, {.run_dir = dir.path()});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->at("best_proxy_task_name"), "proxy2") << "as good as proxy1, three times faster";
+  auto const after = read_json(dir.path() / "SEARCH_CONTROLLER_STATE.json");
+  auto const& map = after.at("proxy_tasks_map").as_object();
+  ASSERT_EQ(map.size(), 3u);
+  for (char const* kept : {"proxy0", "proxy1"})
+    EXPECT_EQ(map.at(kept), before.at("proxy_tasks_map").at(kept)) << kept << " measured again";
+  EXPECT_EQ(map.at("proxy2").at("proxy_task_stats").at("stopping_state"),
+            "Met desired correlation");
+  EXPECT_EQ(map.at("proxy2").at("trial_ids").as_array().at(0), "proxy-2-model-0");
+}
+
 }  // namespace

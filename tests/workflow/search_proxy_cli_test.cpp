@@ -155,6 +155,31 @@ TEST_F(SearchProxyCli, ASimulatedGridSearchNamesTheCheapestCorrelatingProxy) {
   EXPECT_NE(other.err.find("other options: method"), std::string::npos) << other.err;
 }
 
+TEST_F(SearchProxyCli, AnEndedSearchIsExtendedWithMoreProxies) {
+  auto const run_dir = dir_.path() / "run";
+  auto with_grid = [&](std::string grid) {
+    auto argv = simulated(run_dir);
+    argv.at(4) = "--grid=data_pct=" + grid;
+    return argv;
+  };
+  auto const first = run(with_grid("25,75"));
+  ASSERT_EQ(first.code, 0) << first.err;
+  auto const before = read_json(run_dir / wf::proxy_search_tool::state_file_name);
+  auto const extended = run(with_grid("25,75,100"));
+  ASSERT_EQ(extended.code, 0) << extended.err;
+  auto const state = read_json(run_dir / wf::proxy_search_tool::state_file_name);
+  auto const& map = state.at("proxy_tasks_map").as_object();
+  ASSERT_EQ(map.size(), 3u);
+  for (char const* kept : {"data_pct=25", "data_pct=75"})
+    EXPECT_EQ(map.at(kept), before.at("proxy_tasks_map").at(kept)) << kept;
+  EXPECT_EQ(map.at("data_pct=100").at("phase"), "done");
+  EXPECT_NE(extended.out.find("data_pct=100"), std::string::npos) << extended.out;
+  // Not an extension (a proxy left out): refused.
+  auto const other = run(with_grid("75,100"));
+  EXPECT_EQ(other.code, 1);
+  EXPECT_NE(other.err.find("other options: proxies"), std::string::npos) << other.err;
+}
+
 TEST_F(SearchProxyCli, UsageErrorsExitTwoBeforeAnythingRuns) {
   auto const run_dir = dir_.path() / "never";
   auto const reference = "--reference=" + (dir_.path() / "reference.json").string();

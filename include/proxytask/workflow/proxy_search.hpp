@@ -33,8 +33,10 @@
 /// Files: the state SEARCH_CONTROLLER_STATE.json (the reference's proxy_tasks_map with
 /// proxy_task_stats and best_proxy_task_name, plus ours; NaN is written as null where the
 /// reference writes -5 or -1), and the result PROXY_SEARCH_RESULT.json (see result_of).
-/// Not done: proxies in parallel; waiting for a separate latency calculator (the latency
-/// correlation uses the latencies present when the proxy ends).
+/// A search is extendable: run it again with more proxy configs (after the ones it had) and it
+/// searches those too, keeping what it measured. Not done: proxies in parallel; waiting for a
+/// separate latency calculator (the latency correlation uses the latencies present when the
+/// proxy ends).
 
 #include <proxytask/core/config.hpp>
 #include <proxytask/core/csv.hpp>
@@ -194,7 +196,9 @@ class proxy_search_tool {
 
   state initial() const;
   /// The pure transition (see the file comment). A recorded trial missing from the observation
-  /// is launched again with the same command; a listed trial never is. In phase done the
+  /// is launched again with the same command; a listed trial never is. Proxies of the options
+  /// that the state lacks are appended to it (an ended search extended with new proxy configs
+  /// searches them too; the state's own proxies keep their arguments). In phase done the
   /// commands end with finish.
   step<state> advance(state const& s, observation const& obs) const;
   tool_progress describe(state const& s, observation const& obs) const;

@@ -438,6 +438,18 @@ inline step<proxy_search_state> proxy_search_tool::advance(proxy_search_state co
   namespace ps = detail::proxy_search;
   step<proxy_search_state> out{s, {}};
   auto& st = out.next;
+  // Proxies the options name and the state does not (a search extended after it ended, the
+  // seed's resume section): appended in the options' order, and a finished search goes on.
+  for (auto const& c : options_.proxies) {
+    bool const known = std::any_of(st.proxy_tasks.begin(), st.proxy_tasks.end(),
+                                   [&](proxy_task_entry const& p) { return p.name == c.name; });
+    if (known) continue;
+    proxy_task_entry e;
+    e.name = c.name;
+    e.args = c.args;
+    st.proxy_tasks.push_back(std::move(e));
+    st.phase = search_phase::searching;
+  }
   while (st.phase == search_phase::searching) {
     auto const current =
         std::find_if(st.proxy_tasks.begin(), st.proxy_tasks.end(),
