@@ -307,9 +307,9 @@ double fidelity_of(std::map<std::string, std::string> const& args) {
 /// The simulated executor with proxies that differ (see the file comment). A trial's fidelity
 /// travels in its spec ("simulated_fidelity"), so a restarted controller reads it back from
 /// MODEL_SPEC.json.
-class simulated_proxies {
+class simulated_proxies : public forwarding_executor<pt::exec::simulated_executor> {
  public:
-  explicit simulated_proxies(pt::exec::simulated_executor& inner) : inner_(inner) {}
+  using forwarding_executor::forwarding_executor;
 
   pt::result<void> launch(wf::launch_trial l) {
     namespace d = pt::exec::detail;
@@ -336,11 +336,6 @@ class simulated_proxies {
     }
     return obs;
   }
-  pt::result<void> set_desired_pct(std::string const& id, double pct) {
-    return inner_.set_desired_pct(id, pct);
-  }
-  pt::result<void> cancel(std::string const& id) { return inner_.cancel(id); }
-  void wait_for_next_poll() { inner_.wait_for_next_poll(); }
 
  private:
   pt::result<double> fidelity(std::string const& trial_id) {
@@ -353,7 +348,6 @@ class simulated_proxies {
     return fidelity_.emplace(trial_id, f).first->second;
   }
 
-  pt::exec::simulated_executor& inner_;
   std::map<std::string, double> fidelity_;
 };
 

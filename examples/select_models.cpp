@@ -223,10 +223,10 @@ boost::json::object recorded_options(settings const& s) {
 /// the simulated trainer reports it once the trial has trained (as the reference trainer does);
 /// with latency_source::calculator a simulated calculator measures it as soon as the trial has
 /// its spec, unless a real one (MODEL_LATENCY.json) did.
-class simulated_with_latency {
+class simulated_with_latency : public forwarding_executor<pt::exec::simulated_executor> {
  public:
   simulated_with_latency(pt::exec::simulated_executor& inner, wf::latency_source source)
-      : inner_(inner), source_(source) {}
+      : forwarding_executor(inner), source_(source) {}
 
   pt::result<void> launch(wf::launch_trial const& l) {
     latency_.emplace(l.trial_id, latency_of(l.spec));
@@ -249,11 +249,6 @@ class simulated_with_latency {
     }
     return obs;
   }
-  pt::result<void> set_desired_pct(std::string const& id, double pct) {
-    return inner_.set_desired_pct(id, pct);
-  }
-  pt::result<void> cancel(std::string const& id) { return inner_.cancel(id); }
-  void wait_for_next_poll() { inner_.wait_for_next_poll(); }
 
  private:
   static double latency_of(pt::protocol::model_spec const& spec) {
@@ -273,7 +268,6 @@ class simulated_with_latency {
     return latency_.emplace(trial_id, latency_of(*spec)).first->second;
   }
 
-  pt::exec::simulated_executor& inner_;
   wf::latency_source source_;
   std::map<std::string, double> latency_;
 };

@@ -372,6 +372,24 @@ int with_executor(common_settings const& s, pt::exec::simulated_options simulati
   return run(exec);
 }
 
+/// An executor that passes every call to `inner`: the base of a program's wrapper that changes
+/// what a launch or an observation carries (it hides launch or observe with its own).
+template <class Inner>
+class forwarding_executor {
+ public:
+  explicit forwarding_executor(Inner& inner) : inner_(inner) {}
+  pt::result<void> launch(wf::launch_trial const& l) { return inner_.launch(l); }
+  pt::result<wf::observation> observe() { return inner_.observe(); }
+  pt::result<void> set_desired_pct(std::string const& id, double pct) {
+    return inner_.set_desired_pct(id, pct);
+  }
+  pt::result<void> cancel(std::string const& id) { return inner_.cancel(id); }
+  void wait_for_next_poll() { inner_.wait_for_next_poll(); }
+
+ protected:
+  Inner& inner_;
+};
+
 /// Runs `tool` on `exec` in s.run_dir with progress lines on stderr (unless --quiet); `also`,
 /// when given, is called after each poll too.
 template <class Tool, class Exec>
