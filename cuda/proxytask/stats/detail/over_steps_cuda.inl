@@ -2,8 +2,8 @@
 // The host side of the CUDA correlate_over_steps: device memory kept between calls, the kernel
 // sequence, and the step rows, assembled with the CPU back-end's own functions (validity rule,
 // p-values, interval levels, quantile interpolation) from the exact integers and order
-// statistics the device computed. Two round trips per call with a bootstrap (the interval's
-// levels need the host's normal quantiles), one without.
+// statistics the device computed. One round trip per call; two with a BCa interval (its levels
+// need the host's normal quantiles before the device selects the order statistics).
 
 #include <proxytask/core/backend.cuh>
 #include <proxytask/stats/bootstrap.hpp>
