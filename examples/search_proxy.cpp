@@ -28,9 +28,9 @@
 // recorded score also carries noise of +-0.025, so early rankings are unsure). The run
 // resumes after a kill or Ctrl-C: run the same command again (the options are recorded in
 // RUN_DIR/search_options.json; a resume with different ones is refused). A search, ended or not,
-// is extended by running it with more proxies after its own (more --grid values of the last
-// knob, or more entries at the end of the --proxies file): it keeps what it measured and
-// searches the new ones too.
+// is extended by running it with more proxies after its own (more values at the end of the
+// first --grid knob, which varies slowest, or more entries at the end of the --proxies file): it
+// keeps what it measured and searches the new ones too.
 //
 // Exit status: 0 the search finished (whether or not a proxy succeeded; see the printed status),
 // 1 an error, 2 a usage error, 130 interrupted (the state is saved; run again to resume).

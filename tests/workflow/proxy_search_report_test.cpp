@@ -287,7 +287,8 @@ TEST(ProxySearchPlots, NanStepsAreGapsAndAProxyWithoutStopHasNoStopLineNorScatte
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.65});
   EXPECT_TRUE(references(root, "x").empty()) << "no stop step";
 
-  auto const time = series_of(svg_of(files, "proxy_a_b_c-1_correlation_time.svg"));
+  auto const time_root = svg_of(files, "proxy_a_b_c-1_correlation_time.svg");
+  auto const time = series_of(time_root);  // pointers into time_root: it must outlive them
   EXPECT_EQ(data_of(*time.at("kendall (deciding)")), (rows{{0.4, 0.1}, {1.2, 0.3}}));
   EXPECT_EQ(time.at("kendall (deciding)")->attr("data-skipped"), "1");
 
@@ -410,7 +411,8 @@ TEST(ProxySearchPlots, ARunningProxyIsTitledNotStoppedAndIsNotInTheProxiesPlot) 
   auto const files = wf::proxy_search_plots(s, options());
   auto const root = svg_of(files, "proxy_a_b_c-1_correlation_steps.svg");
   EXPECT_EQ(root.find_all("title").front()->all_text(), "Proxy \"a_b_c\": not stopped (running)");
-  auto const series = series_of(svg_of(files, "proxies.svg"));
+  auto const proxies = svg_of(files, "proxies.svg");
+  auto const series = series_of(proxies);  // pointers into proxies: it must outlive them
   ASSERT_EQ(series.size(), 1u);
   EXPECT_TRUE(series.contains("best: a/b c"));
 }
