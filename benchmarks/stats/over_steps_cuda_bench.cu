@@ -146,46 +146,30 @@ void crossover_sizes(benchmark::internal::Benchmark* b) {
     b->Args(a);
 }
 
-BENCHMARK(BM_Spearman_Cuda)
-    ->Apply(target_sizes)
-    ->Apply(crossover_sizes)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Spearman_Cpu)
-    ->Apply(target_sizes)
-    ->Apply(crossover_sizes)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Spearman_Cpu1)->Apply(crossover_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SpearmanDouble_Cuda)
-    ->ArgNames({"steps", "models", "resamples"})
-    ->Args({200, 15625, 0})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SpearmanBca_Cuda)
-    ->ArgNames({"steps", "models", "resamples"})
-    ->Args({100, 10, 10000})
-    ->Args({200, 1000, 1000})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SpearmanBca_Cpu)
-    ->ArgNames({"steps", "models", "resamples"})
-    ->Args({100, 10, 10000})
-    ->Args({200, 1000, 1000})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Kendall_Cuda)
-    ->ArgNames({"steps", "models", "resamples"})
-    ->Args({200, 15625, 0})
-    ->Args({100, 10, 10000})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Kendall_Cpu)
-    ->ArgNames({"steps", "models", "resamples"})
-    ->Args({200, 15625, 0})
-    ->Args({100, 10, 10000})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+/// The BCa sizes (its jackknife is O(n^2) per step on the GPU: no NAS-Bench-scale case).
+void bca_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models", "resamples"})->Args({100, 10, 10000})->Args({200, 1000, 1000});
+}
+/// Kendall: NAS-Bench scale plain, and the small bootstrap.
+void kendall_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models", "resamples"})->Args({200, 15625, 0})->Args({100, 10, 10000});
+}
+/// The segmented-sort path: doubles above one block.
+void double_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models", "resamples"})->Args({200, 15625, 0});
+}
+
+// Wall time of whole calls, in milliseconds.
+#define PROXYTASK_CALL_BENCHMARK(fn, sizes) \
+  BENCHMARK(fn)->Apply(sizes)->UseRealTime()->Unit(benchmark::kMillisecond)
+PROXYTASK_CALL_BENCHMARK(BM_Spearman_Cuda, target_sizes)->Apply(crossover_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_Spearman_Cpu, target_sizes)->Apply(crossover_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_Spearman_Cpu1, crossover_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_SpearmanDouble_Cuda, double_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_SpearmanBca_Cuda, bca_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_SpearmanBca_Cpu, bca_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_Kendall_Cuda, kendall_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_Kendall_Cpu, kendall_sizes);
 
 /// The order key of a float (the sort keys of the GPU back-end), on the host.
 std::uint32_t order_key(float v) {
