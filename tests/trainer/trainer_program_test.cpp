@@ -2,7 +2,8 @@
 // child process on a trial directory, driven through the protocol's files only. The training
 // cases use the real Fashion-MNIST files and skip themselves when Debian's
 // dataset-fashion-mnist is not installed; they train a 784-32-10 MLP on 5% of the data for 200
-// steps (cycles of 50) with one BLAS thread, so each run takes well under a second.
+// steps (cycles of 50) with one BLAS thread, so each run takes well under a second (the --epochs
+// cases train a few epochs of the same 5%, 10 steps each, or of 10% at batch 100).
 
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/exec/local_process.hpp>
@@ -23,10 +24,12 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +55,34 @@ std::map<std::string, std::string> tiny_run() {
           {"eval_every", "50"},
           {"blas_threads", "1"},
           {"data_dir", tr::default_fashion_mnist_dir().string()}};
+}
+
+/// The tiny run measured in epochs rather than steps (one cycle: a single validation).
+std::map<std::string, std::string> tiny_epochs_run(std::string const& epochs) {
+  auto args = tiny_run();
+  args.erase("total_steps");
+  args["epochs"] = epochs;
+  args["eval_every"] = "100000";
+  return args;
+}
+
+/// The size of a run as its first lines print it: "<n> training images" and
+/// "<total> steps of batch <b> (<k> per epoch)"; -1 where not printed.
+struct printed_size {
+  std::int64_t training_images = -1, total_steps = -1, batch = -1, steps_per_epoch = -1;
+};
+
+printed_size size_of_run(std::string const& out) {
+  printed_size p;
+  std::smatch m;
+  if (std::regex_search(out, m, std::regex(R"((\d+) training images)")))
+    p.training_images = std::stoll(m[1]);
+  if (std::regex_search(out, m, std::regex(R"((\d+) steps of batch (\d+) \((\d+) per epoch\))"))) {
+    p.total_steps = std::stoll(m[1]);
+    p.batch = std::stoll(m[2]);
+    p.steps_per_epoch = std::stoll(m[3]);
+  }
+  return p;
 }
 
 /// The 1-layer, 32-wide ReLU MLP the training cases train.
@@ -131,6 +162,38 @@ TEST_F(ReferenceTrainer, RejectsBadAndUnknownArgumentsWithExitTwo) {
   EXPECT_NE(no_dir.err.find("--model_dir"), std::string::npos) << no_dir.err;
 }
 
+TEST_F(ReferenceTrainer, RejectsEpochsTogetherWithTotalSteps) {
+  // Either defines the run's length: taking one silently would train another proxy.
+  fs::path const t = trial("t");
+  auto args = tiny_epochs_run("2.5");
+  args["total_steps"] = "200";
+  auto const r = run(t, args);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.err.find("--total_steps=200"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--epochs=2.5"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not both"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(t / protocol::training_metrics_file_name));
+}
+
+TEST_F(ReferenceTrainer, RejectsEpochsThatAreNotAPositiveNumber) {
+  fs::path const t = trial("t");
+  for (char const* epochs : {"0", "-1", "-0.5", "two", "", "nan", "inf", "2e6"}) {
+    auto const r = run(t, tiny_epochs_run(epochs));
+    EXPECT_EQ(r.status, 2) << epochs << "\n" << r.out;
+    EXPECT_NE(r.err.find("--epochs=" + std::string(epochs) + ": expected a number > 0"),
+              std::string::npos)
+        << r.err;
+  }
+  EXPECT_FALSE(fs::exists(t / protocol::training_metrics_file_name));
+}
+
+TEST_F(ReferenceTrainer, HelpDocumentsEpochsAndItsDefault) {
+  auto const r = run_argv({PROXYTASK_REFERENCE_TRAINER, "--help"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("--epochs=E"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max(1, round(E x steps per epoch))"), std::string::npos) << r.out;
+}
+
 TEST_F(ReferenceTrainer, NamesTheMissingDataAndExitsOne) {
   fs::path const t = trial("t");
   ASSERT_TRUE(protocol::post_model_spec(t, tiny_model()));
@@ -182,6 +245,81 @@ TEST_F(ReferenceTrainer, TinyRunWritesMetricsACheckpointAndTheLatency) {
   EXPECT_EQ(c.spec.hidden, std::vector<std::size_t>{32});
   EXPECT_EQ(c.features, 784u);
   EXPECT_EQ(protocol::read_failure(t).error().code, pt::errc::not_found);
+}
+
+TEST_F(ReferenceTrainer, TrainsTheRoundedStepsOfItsEpochs) {
+  // 5% of the training split at batch 256: about 10 steps per epoch, so 2.5 epochs are about 25.
+  SKIP_WITHOUT_FASHION_MNIST();
+  fs::path const t = trial("t");
+  ASSERT_TRUE(protocol::post_model_spec(t, tiny_model()));
+  auto const r = run(t, tiny_epochs_run("2.5"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(pt::testing::last_line(r.out), "stopped: completed") << r.out;
+  auto const size = size_of_run(r.out);
+  ASSERT_GT(size.training_images, 0) << r.out;
+  EXPECT_EQ(size.batch, 256) << r.out;
+  EXPECT_EQ(size.steps_per_epoch, (size.training_images + 255) / 256) << r.out;
+  std::int64_t const expected = std::llround(2.5 * static_cast<double>(size.steps_per_epoch));
+  EXPECT_EQ(size.total_steps, expected) << r.out;
+
+  auto const m = protocol::read_metrics(t).value();
+  EXPECT_EQ(m.time.total_training_steps, expected);
+  ASSERT_EQ(m.points.size(), 1u);  // one cycle of every step
+  EXPECT_EQ(m.points[0].training_step, expected - 1);
+  EXPECT_EQ(m.points[0].training_step_pct, 100.0);
+  EXPECT_EQ(tr::load_checkpoint(t / "CHECKPOINT.bin").value().state.step, expected);
+}
+
+TEST_F(ReferenceTrainer, TrainsTenEpochsByDefaultAndAtLeastOneStep) {
+  SKIP_WITHOUT_FASHION_MNIST();
+  fs::path const by_default = trial("default"), tiny = trial("tiny");
+  ASSERT_TRUE(protocol::post_model_spec(by_default, tiny_model()));
+  ASSERT_TRUE(protocol::post_model_spec(tiny, tiny_model()));
+  auto args = tiny_epochs_run("1");
+  args.erase("epochs");  // neither --epochs nor --total_steps
+  auto const d = run(by_default, args);
+  ASSERT_EQ(d.status, 0) << d.err;
+  auto const size = size_of_run(d.out);
+  ASSERT_GT(size.steps_per_epoch, 0) << d.out;
+  EXPECT_EQ(size.total_steps, 10 * size.steps_per_epoch) << d.out;
+  EXPECT_EQ(protocol::read_metrics(by_default).value().time.total_training_steps,
+            10 * size.steps_per_epoch);
+
+  // 0.01 epochs of about 10 steps round to 0: the run still trains one step.
+  auto const one = run(tiny, tiny_epochs_run("0.01"));
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_EQ(size_of_run(one.out).total_steps, 1) << one.out;
+  auto const m = protocol::read_metrics(tiny).value();
+  EXPECT_EQ(m.time.total_training_steps, 1);
+  ASSERT_EQ(m.points.size(), 1u);
+  EXPECT_EQ(m.points[0].training_step, 0);
+}
+
+TEST_F(ReferenceTrainer, TrainsTheSameEpochsInFewerStepsWithLessData) {
+  // The point of --epochs: a proxy on half the data trains as many epochs in half the steps.
+  SKIP_WITHOUT_FASHION_MNIST();
+  std::map<std::string, printed_size> sizes;
+  std::map<std::string, std::int64_t> recorded;
+  for (char const* data_pct : {"5", "10"}) {
+    fs::path const t = trial(std::string("pct") + data_pct);
+    ASSERT_TRUE(protocol::post_model_spec(t, tiny_model()));
+    auto args = tiny_epochs_run("2");
+    args["data_pct"] = data_pct;
+    args["batch_size"] = "100";
+    auto const r = run(t, args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    sizes[data_pct] = size_of_run(r.out);
+    recorded[data_pct] = protocol::read_metrics(t).value().time.total_training_steps;
+  }
+  for (auto const& [data_pct, size] : sizes) {
+    EXPECT_EQ(size.steps_per_epoch, (size.training_images + 99) / 100) << data_pct;
+    EXPECT_EQ(recorded[data_pct], 2 * size.steps_per_epoch) << data_pct;
+  }
+  // 2,500 and 5,000 images (class-balanced 5% and 10% of 50,000): 25 and 50 steps per epoch.
+  EXPECT_EQ(sizes["5"].training_images, 2500);
+  EXPECT_EQ(sizes["10"].training_images, 5000);
+  EXPECT_EQ(recorded["5"], 50);
+  EXPECT_EQ(recorded["10"], 100);
 }
 
 TEST_F(ReferenceTrainer, CompletesARunUnderTheLocalProcessExecutor) {

@@ -127,7 +127,10 @@ Proxy knobs and training arguments (defaults in parentheses):
   --data_pct=P         % of the training split used, class-balanced, seeded (100)
   --model_scale=S      every hidden width times S, rounded, at least 8 (1.0)
   --downsample=0|1     28x28 -> 14x14 images (0)
-  --total_steps=N      optimizer steps; the cosine schedule spans them (10 epochs)
+  --epochs=E           passes over the training subset, a real number > 0 such as 2.5: the
+                       run's steps are max(1, round(E x steps per epoch)) (10)
+  --total_steps=N      optimizer steps instead of --epochs (not both); the cosine schedule
+                       spans the run's steps (from --epochs)
   --batch_size=B       (256)
   --optimizer=adam|sgd (adam; sgd is SGD with momentum)
   --learning_rate=R    peak learning rate (1e-3)
@@ -151,6 +154,12 @@ time_limit_reached, controller_lost). Exit status: 0 stopped, 1 I/O, file or dat
 2 usage error, 3 failure recorded in TRIAL_FAILURE.json (diverged, oom).
 )";
 
+/// The epochs of a run given neither --epochs nor --total_steps.
+constexpr double default_epochs = 10.0;
+
+/// --epochs' upper bound: any data and batch then give fewer steps than --total_steps' bound.
+constexpr double max_epochs = 1e6;
+
 /// --device: which back-end trains.
 enum class device_choice { cpu, cuda, automatic };
 
@@ -159,7 +168,8 @@ struct trainer_options {
   double data_pct = 100.0;
   double model_scale = 1.0;
   bool downsample = false;
-  std::optional<std::int64_t> total_steps;  ///< default: 10 epochs
+  std::optional<double> epochs;             ///< default: default_epochs (without total_steps)
+  std::optional<std::int64_t> total_steps;  ///< default: from epochs
   std::int64_t batch_size = 256;
   tr::training_config::optimizer opt = tr::training_config::optimizer::adam;
   double learning_rate = 1e-3;
@@ -223,6 +233,10 @@ inline pt::result<trainer_options> read_options(protocol::launch_arguments const
       e = real(name, value, o.model_scale, 0, inf, true, true, "a number > 0");
     } else if (name == "downsample") {
       e = flag(name, value, o.downsample);
+    } else if (name == "epochs") {
+      double epochs = 0.0;
+      e = real(name, value, epochs, 0, max_epochs, true, false, "a number > 0 (at most 1e6)");
+      o.epochs = epochs;
     } else if (name == "total_steps") {
       std::int64_t n = 0;
       e = integer(name, value, max_steps, n);
@@ -276,7 +290,27 @@ inline pt::result<trainer_options> read_options(protocol::launch_arguments const
     }
     if (e) return *e;
   }
+  // Both would define the run's length: a proxy must not silently train something else.
+  if (o.epochs && o.total_steps)
+    return pt::make_error(pt::errc::invalid_argument,
+                          "--total_steps=" + args.proxy_args.find("total_steps")->second +
+                              " and --epochs=" + args.proxy_args.find("epochs")->second +
+                              ": give one of them, not both");
   return o;
+}
+
+/// The run's optimizer steps: --total_steps when given, else max(1, round(E x steps_per_epoch))
+/// for E = --epochs (default_epochs when not given).
+/// @param[in] steps_per_epoch ceil(training images / batch size), at least 1
+inline std::int64_t total_steps_of(trainer_options const& o, std::int64_t steps_per_epoch) {
+  if (o.total_steps) return *o.total_steps;
+  // A length in epochs rather than steps: a proxy with less data (data_pct) then trains the same
+  // number of epochs in proportionally fewer steps, and a full training can be set to fewer
+  // epochs than 10 (the end-to-end demo uses epochs=5 so that its whole workflow fits in
+  // minutes). max_epochs keeps the product far below int64's range.
+  double const steps =
+      std::round(o.epochs.value_or(default_epochs) * static_cast<double>(steps_per_epoch));
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(steps));
 }
 
 /// The model to train: MODEL_SPEC.json's parameters, or the seed's model written there.
@@ -398,7 +432,7 @@ int train(Backend policy, protocol::launch_arguments const& args, trainer_option
   std::size_t const n_train = data->train.size();
   auto const batch = static_cast<std::size_t>(o.batch_size);
   auto const steps_per_epoch = static_cast<std::int64_t>((n_train + batch - 1) / batch);
-  std::int64_t const total = o.total_steps.value_or(10 * steps_per_epoch);
+  std::int64_t const total = total_steps_of(o, steps_per_epoch);
   std::int64_t const cycle =
       o.eval_every.value_or(std::max<std::int64_t>(1, (steps_per_epoch + 1) / 2));
 
