@@ -32,6 +32,11 @@
 // first --grid knob, which varies slowest, or more entries at the end of the --proxies file): it
 // keeps what it measured and searches the new ones too.
 //
+// --stop-at-pct P re-checks instead of searching: every proxy's trials stop themselves at P% of
+// their steps, no stop rule runs, and the result (status "measured") gives each proxy's
+// correlation with its CI there and names no best proxy. Run with the chosen proxy alone (its
+// P: where the search stopped it) and another --seed, it tests the choice with new trials.
+//
 // Exit status: 0 the search finished (whether or not a proxy succeeded; see the printed status),
 // 1 an error, 2 a usage error, 130 interrupted (the state is saved; run again to resume).
 
@@ -126,6 +131,11 @@ Search:
   --desired-latency-correlation X
                           its threshold (default: the desired correlation)
   --seed S                seeds the trials and the bootstrap (0)
+  --stop-at-pct P         re-check: train every reference model under each
+                          proxy to P% of its steps and report the correlation
+                          there (the stop rules are off); with --seed other
+                          than the search's, a re-check of a chosen proxy
+                          with new seeds
   --simulated-failure-rate F
                           --executor simulated: each of divergence,
                           out-of-memory and crash strikes this share of the
@@ -212,6 +222,12 @@ std::variant<settings, usage_error, help_requested> parse_arguments(int argc, ch
           if (r.expected.empty()) o.max_failed_trials = n;
           return r;
         }
+        if (name == "--stop-at-pct") {
+          auto const v = parse_value<double>(value);
+          if (!v || !(*v > 0 && *v <= 100)) return not_a("a pct in (0, 100]");
+          o.stop_at_pct = *v;
+          return taken();
+        }
         if (name == "--seed") {
           auto const v = parse_value<std::uint64_t>(value);
           if (!v) return not_a("a non-negative integer");
@@ -231,6 +247,11 @@ std::variant<settings, usage_error, help_requested> parse_arguments(int argc, ch
     return usage_error{"--simulated-failure-rate is for --executor simulated"};
   if (s.search.confidence_k > 0 && s.search.bootstrap_resamples == 0)
     return usage_error{"--confidence-k needs --bootstrap > 0"};
+  if (s.search.stop_at_pct && (s.early_stop || s.search.desired_accuracy ||
+                               s.search.training_time_hrs_limit || s.search.confidence_k > 0))
+    return usage_error{
+        "--stop-at-pct turns the stop rules off: not with --early-stop-if-not-best, "
+        "--desired-accuracy, --time-limit-hours or --confidence-k"};
   s.search.early_stop_proxy_task_if_not_best = s.early_stop;
   s.search.use_latency = s.latency;
   s.search.baseline_args = s.common.args;
@@ -267,7 +288,27 @@ boost::json::object recorded_options(settings const& s) {
   o["desired_latency_correlation"] = optional(x.desired_latency_correlation);
   o["seed"] = x.seed;
   o["simulated_failure_rate"] = s.simulated_failure_rate;
+  // Only when given: a search recorded before the option resumes (see check_not_dropped).
+  if (x.stop_at_pct) o["stop_at_pct"] = *x.stop_at_pct;
   return o;
+}
+
+/// Refuses a resume whose options lack one the run recorded (a re-check resumed without
+/// --stop-at-pct): check_recorded_options compares the keys of the options given.
+pt::result<void> check_not_dropped(fs::path const& run_dir, boost::json::object const& options) {
+  fs::path const path = run_dir / options_file_name;
+  auto const file = pt::read_json_object_file(path);
+  if (!file) return file.error();
+  if (!*file || !(*file)->is_object()) return {};
+  for (auto const& kv : (*file)->as_object())
+    if (!options.contains(kv.key()))
+      return pt::make_error(
+          pt::errc::failed_precondition,
+          run_dir.string() + " holds a run started with other options: " + std::string(kv.key()) +
+              " was " + boost::json::serialize(kv.value()) + ", now not set (" + path.string() +
+              "); resume it with the same options, or search in a new run "
+              "directory");
+  return {};
 }
 
 /// A search extended with proxy configs after its own (the recorded list a prefix of the new
@@ -386,12 +427,15 @@ class search_plots {
   std::vector<std::string> names_;
 };
 
-/// The result for people: the status, the best proxy and what to set, every proxy's end.
+/// The result for people: the status, the best proxy and what to set (a re-check: where it
+/// measured; its advice gives each proxy's correlation there), every proxy's end.
 void print_result(boost::json::object const& r) {
   std::cout << "status:  " << text_of(r, "status");
   if (auto const best = text_of(r, "best_proxy_task_name"); best != "-")
     std::cout << ": best proxy \"" << best << "\", " << text_of(r, "final_training_steps")
               << " steps, " << text_of(r, "final_training_time_in_hours") << " h";
+  else if (auto const pct = text_of(r, "stop_at_pct"); pct != "-")
+    std::cout << ": re-check at " << pct << "% of the steps, no best proxy named";
   std::cout << " (" << text_of(r, "method") << ", desired " << text_of(r, "desired_correlation")
             << ")\n";
   std::size_t width = 5;
@@ -447,6 +491,10 @@ int search_proxy(settings s, char const* argv0) {
   if (!create_run_directory(s.common, program)) return exit_error;
   auto const options = recorded_options(s);
   if (auto const r = accept_extension(s.common.run_dir, options); !r) {
+    std::cerr << program << ": " << r.error().message() << '\n';
+    return exit_error;
+  }
+  if (auto const r = check_not_dropped(s.common.run_dir, options); !r) {
     std::cerr << program << ": " << r.error().message() << '\n';
     return exit_error;
   }

@@ -495,11 +495,190 @@ TEST(ProxySearch, WarnsOnScoresOutsideTheRewardRangeAndManyInvalidTrials) {
   auto const* f = finish_of(s.commands);
   ASSERT_NE(f, nullptr);
   ASSERT_EQ(f->result.at("status"), "found");
+  EXPECT_TRUE(f->result.at("stop_at_pct").is_null()) << "a search, not a re-check";
+  auto const& at_stop = f->result.at("proxy_tasks").at(0).at("at_stop");
+  EXPECT_EQ(at_stop.at("training_step_pct").to_number<double>(), 10.0);
+  EXPECT_EQ(at_stop.at("valid_pairs"), 6);
+  EXPECT_EQ(at_stop.at("meets_desired_correlation"), true);
   auto const& w = f->result.at("warnings").as_array();
   ASSERT_EQ(w.size(), 2u);
   EXPECT_NE(std::string(w[0].as_string()).find("scale the reward by 0.1"), std::string::npos)
       << w[0];
   EXPECT_NE(std::string(w[1].as_string()).find("25%"), std::string::npos) << w[1];
+}
+
+// ---- re-check mode (stop_at_pct) ------------------------------------------------------------
+
+TEST(ProxySearchRecheck, StopAtPctMustBeAPctAndTurnsTheStopRulesOff) {
+  auto o = options();
+  for (double const bad : {0.0, -5.0, 100.5, nan, std::numeric_limits<double>::infinity()}) {
+    o.stop_at_pct = bad;
+    EXPECT_THROW(wf::proxy_search_tool{o}, pt::logic_error) << bad;
+  }
+  for (double const good : {0.5, 40.0, 100.0}) {
+    o.stop_at_pct = good;
+    EXPECT_NO_THROW(wf::proxy_search_tool{o}) << good;
+  }
+  o.stop_at_pct = 40;
+  auto with = [&](auto set) {
+    auto x = o;
+    set(x);
+    return x;
+  };
+  using opts = wf::proxy_search_options;
+  EXPECT_THROW(wf::proxy_search_tool{with([](opts& x) { x.desired_accuracy = 0.5; })},
+               pt::logic_error);
+  EXPECT_THROW(wf::proxy_search_tool{with([](opts& x) { x.training_time_hrs_limit = 1; })},
+               pt::logic_error);
+  EXPECT_THROW(
+      wf::proxy_search_tool{with([](opts& x) { x.early_stop_proxy_task_if_not_best = true; })},
+      pt::logic_error);
+  EXPECT_THROW(wf::proxy_search_tool{with([](opts& x) { x.confidence_k = 2; })}, pt::logic_error);
+}
+
+TEST(ProxySearchRecheck, TrainsEveryTrialToThePctAndReportsTheCorrelationThere) {
+  auto o = options(2);
+  o.stop_at_pct = 40;
+  harness h(o);
+  auto const first = launches(h.advance().commands);
+  ASSERT_EQ(first.size(), models);
+  for (auto const& l : first) EXPECT_EQ(l.desired_pct, 40.0) << l.trial_id;
+
+  // Correlation 1 from the first step: a search would stop here; a re-check trains on.
+  h.train(0, {10, 20, 30}, ordered_from(0));
+  h.advance();
+  EXPECT_EQ(h.proxy(0).phase, wf::proxy_phase::running);
+  EXPECT_EQ(h.proxy(0).stats.accuracy_correlation_over_step[0], 1.0);
+  EXPECT_EQ(h.proxy(0).stats.stop_rule, "");
+  // Every trial at 40% but one still running: the proxy waits for it.
+  h.train(0, {10, 20, 30, 40}, ordered_from(0));
+  for (std::size_t m = 0; m + 1 < models; ++m) h.trial(0, m).phase = trial_phase::succeeded;
+  h.advance();
+  EXPECT_EQ(h.proxy(0).phase, wf::proxy_phase::running);
+  h.trial(0, models - 1).phase = trial_phase::succeeded;
+  auto const& s = h.advance();
+
+  auto const& st = h.proxy(0).stats;
+  ASSERT_EQ(h.proxy(0).phase, wf::proxy_phase::done);
+  EXPECT_EQ(st.state, stopping_state::ran_till_completion);
+  EXPECT_EQ(st.stop_rule, "stop_at_pct");
+  EXPECT_EQ(st.stop_step_index, 3u) << "the last column: where the trials stopped";
+  EXPECT_EQ(st.final_training_steps, 400) << "the column's steps, no interpolation";
+  ASSERT_TRUE(st.final_training_time_in_hours);
+  EXPECT_NEAR(*st.final_training_time_in_hours, 0.4, 1e-12);
+  EXPECT_EQ(*st.final_training_time_in_hours, st.median_training_time_hrs_over_step[3]);
+  ASSERT_EQ(st.accuracy_at_stop.size(), models);
+  for (std::size_t m = 0; m < models; ++m)
+    EXPECT_NEAR(st.accuracy_at_stop[m], 0.46 + 0.01 * static_cast<double>(m), 1e-12);
+  EXPECT_EQ(h.state.best_proxy_task_name, std::nullopt) << "no proxy succeeds by a rule";
+  // The ended trials get the stop signal, nothing to stop; the next proxy starts at 40% too.
+  std::size_t signals = 0, stops = 0;
+  for (auto const& c : s.commands) {
+    signals += std::holds_alternative<wf::set_desired_pct>(c) ? 1 : 0;
+    stops += std::holds_alternative<wf::stop_trial>(c) ? 1 : 0;
+  }
+  EXPECT_EQ(signals, models);
+  EXPECT_EQ(stops, 0u);
+  auto const second = launches(s.commands);
+  ASSERT_EQ(second.size(), models);
+  EXPECT_EQ(second[0].trial_id, "proxy-1-model-0");
+  for (auto const& l : second) EXPECT_EQ(l.desired_pct, 40.0) << l.trial_id;
+
+  h.train(1, {10, 20, 30, 40}, shuffled);
+  for (std::size_t m = 0; m < models; ++m) h.trial(1, m).phase = trial_phase::succeeded;
+  auto const* f = finish_of(h.advance().commands);
+  ASSERT_NE(f, nullptr);
+  auto const& r = f->result;
+  EXPECT_EQ(r.at("status"), "measured");
+  EXPECT_TRUE(r.at("best_proxy_task_name").is_null());
+  EXPECT_TRUE(r.at("final_training_steps").is_null());
+  EXPECT_FALSE(r.as_object().contains("proxy_args"));
+  EXPECT_EQ(r.at("stop_at_pct").to_number<double>(), 40.0);
+  EXPECT_EQ(r.at("confidence_level").to_number<double>(), 0.95);
+  auto const& proxies = r.at("proxy_tasks").as_array();
+  ASSERT_EQ(proxies.size(), 2u);
+  auto const& good = proxies[0].at("at_stop");
+  EXPECT_EQ(proxies[0].at("stop_rule"), "stop_at_pct");
+  EXPECT_EQ(proxies[0].at("final_training_steps"), 400);
+  EXPECT_EQ(good.at("training_step_pct").to_number<double>(), 40.0);
+  EXPECT_EQ(good.at("training_steps"), 400);
+  EXPECT_EQ(good.at("correlation").to_number<double>(), 1.0);
+  EXPECT_EQ(good.at("ci_low").to_number<double>(), 1.0) << "a perfect ranking's CI is [1, 1]";
+  EXPECT_EQ(good.at("ci_high").to_number<double>(), 1.0);
+  EXPECT_EQ(good.at("valid_pairs"), 8);
+  EXPECT_EQ(good.at("meets_desired_correlation"), true);
+  auto const& bad = proxies[1].at("at_stop");
+  EXPECT_EQ(bad.at("meets_desired_correlation"), false);
+  EXPECT_EQ(bad.at("correlation").to_number<double>(), h.proxy(1).stats.kendall_over_step[3]);
+  auto const& advice = r.at("advice").as_array();
+  ASSERT_EQ(advice.size(), 3u);
+  EXPECT_NE(std::string(advice[0].as_string()).find("re-check"), std::string::npos) << advice[0];
+  std::string const line(advice[1].as_string());
+  EXPECT_EQ(line.rfind("\"proxy0\" at 40% (400 steps, 0.4 h): kendall 1, 95% CI [1, 1], p ", 0), 0u)
+      << line;
+  EXPECT_TRUE(line.ends_with(", 8 valid pairs: meets the desired correlation 0.65")) << line;
+  EXPECT_NE(std::string(advice[2].as_string()).find(": below the desired correlation 0.65"),
+            std::string::npos)
+      << advice[2];
+  EXPECT_NE(f->summary.find("1 of 2 proxies meet"), std::string::npos) << f->summary;
+  EXPECT_EQ(h.tool.describe(h.state, h.obs).decision,
+            "measured at 40% (a re-check names no best proxy)");
+}
+
+TEST(ProxySearchRecheck, StopsAtTheFirstPctAtOrAfterItAcrossEvaluationCadences) {
+  auto o = options(1);
+  o.stop_at_pct = 40;
+  harness h(o);
+  h.advance();
+  h.train(0, {10, 20, 30, 40}, ordered_from(0));
+  // Model 0 evaluates every 25%: its first point at or after 40% is 50%.
+  h.trial(0, 0).metrics.points = curve({25, 50}, [](double pct) { return 0.3 + 0.004 * pct; });
+  h.trial(0, 0).metrics.time = {500, 1800};
+  for (std::size_t m = 0; m < models; ++m) h.trial(0, m).phase = trial_phase::succeeded;
+  h.advance();
+  auto const& st = h.proxy(0).stats;
+  ASSERT_EQ(st.training_step_pct, (std::vector<double>{10, 20, 25, 30, 40, 50}));
+  EXPECT_EQ(st.stop_step_index, 4u) << "40%, not the last column (50%: model 0 alone)";
+  EXPECT_EQ(st.valid_pairs_over_step[4], 8) << "model 0's 40% is interpolated";
+  EXPECT_EQ(st.valid_pairs_over_step[5], 1);
+  EXPECT_EQ(st.final_training_steps, 400);
+}
+
+TEST(ProxySearchRecheck, ExcessFailuresStillEndAProxyAndTheLatencyIsMeasuredNotChecked) {
+  auto o = options(1);
+  o.stop_at_pct = 50;
+  harness h(o);
+  h.advance();
+  h.train(0, {10}, ordered_from(0));
+  for (std::size_t const m : {1, 5, 6}) h.trial(0, m).phase = trial_phase::failed;
+  auto const* f = finish_of(h.advance().commands);
+  EXPECT_EQ(h.proxy(0).stats.state, stopping_state::excess_trial_failures);
+  EXPECT_EQ(h.proxy(0).stats.stop_rule, "failed_trials");
+  EXPECT_FALSE(h.proxy(0).stats.stop_step_index);
+  EXPECT_FALSE(h.proxy(0).stats.final_training_steps);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->result.at("status"), "measured");
+  auto const& p = f->result.at("proxy_tasks").as_array().at(0);
+  EXPECT_TRUE(p.at("at_stop").is_null());
+  EXPECT_EQ(std::string(f->result.at("advice").as_array().at(1).as_string()),
+            "\"proxy0\": not measured (Excess trial failures, 3 of 8 trials failed)");
+  auto const& w = f->result.at("warnings").as_array();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(std::string(w[0].as_string()).find("37.5%"), std::string::npos) << w[0];
+
+  o.stop_at_pct = 20;
+  o.use_latency = true;
+  harness g(o);
+  g.advance();
+  g.train(0, {10, 20}, ordered_from(0));
+  for (std::size_t m = 0; m < models; ++m) {
+    g.trial(0, m).measured_latency = 10.0 - static_cast<double>(m);  // reversed
+    g.trial(0, m).phase = trial_phase::succeeded;
+  }
+  g.advance();
+  EXPECT_EQ(g.proxy(0).stats.state, stopping_state::ran_till_completion);
+  EXPECT_EQ(g.proxy(0).stats.stop_rule, "stop_at_pct");
+  EXPECT_EQ(g.proxy(0).stats.latency_correlation, -1.0);
 }
 
 // ---- the state file ------------------------------------------------------------------------
@@ -777,6 +956,47 @@ TEST(ProxySearchEndToEnd, AnEndedSearchExtendedWithNewProxiesSearchesThemAndKeep
   EXPECT_EQ(map.at("proxy2").at("proxy_task_stats").at("stopping_state"),
             "Met desired correlation");
   EXPECT_EQ(map.at("proxy2").at("trial_ids").as_array().at(0), "proxy-2-model-0");
+}
+
+TEST(ProxySearchEndToEnd, ARecheckStopsEveryTrialAtThePctAndResumesToTheSameResult) {
+  auto o = options(3);
+  o.stop_at_pct = 30;
+  wf::proxy_search_tool const tool(o);
+  pt::testing::temp_dir dir;
+  pt::exec::simulated_executor sim(dir.path(), sim_options());
+  proxy_simulation exec(sim);
+  auto const r = wf::run(tool, exec, {.run_dir = dir.path()});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->at("status"), "measured");
+  EXPECT_TRUE(r->at("best_proxy_task_name").is_null());
+  auto const state = read_json(dir.path() / "SEARCH_CONTROLLER_STATE.json");
+  for (auto const& kv : state.at("proxy_tasks_map").as_object()) {
+    std::string const name(kv.key());
+    auto const& stats = kv.value().at("proxy_task_stats");
+    EXPECT_EQ(stats.at("stop_rule"), "stop_at_pct") << name;
+    auto const& pcts = stats.at("training_step_pct").as_array();
+    ASSERT_FALSE(pcts.empty()) << name;
+    EXPECT_EQ(pcts.back().to_number<double>(), 30.0) << name << ": the trainers stopped there";
+    EXPECT_EQ(stats.at("final_training_steps"), 300) << name;
+  }
+  auto const& proxies = r->at("proxy_tasks").as_array();
+  EXPECT_EQ(proxies.at(0).at("at_stop").at("meets_desired_correlation"), false) << "mirrored";
+  EXPECT_EQ(proxies.at(2).at("at_stop").at("meets_desired_correlation"), true);
+
+  // max_polls = 1: every poll is a fresh controller on the same run directory.
+  pt::testing::temp_dir again_dir;
+  for (int restarts = 0; restarts < 500; ++restarts) {
+    pt::exec::simulated_executor sim2(again_dir.path(), sim_options());
+    proxy_simulation exec2(sim2);
+    auto const again = wf::run(tool, exec2, {.run_dir = again_dir.path(), .max_polls = 1});
+    if (again) {
+      EXPECT_EQ(*again, *r);
+      EXPECT_EQ(read_json(again_dir.path() / "SEARCH_CONTROLLER_STATE.json"), state);
+      return;
+    }
+    ASSERT_EQ(again.error().code, pt::errc::cancelled) << again.error().message();
+  }
+  FAIL() << "did not finish";
 }
 
 }  // namespace

@@ -207,6 +207,79 @@ TEST_F(SearchProxyCli, UsageErrorsExitTwoBeforeAnythingRuns) {
   EXPECT_FALSE(fs::exists(run_dir));
 }
 
+TEST_F(SearchProxyCli, ARecheckMeasuresEveryProxyAtThePctAndNamesNoBest) {
+  auto const run_dir = dir_.path() / "recheck";
+  std::vector<std::string> const argv{search_proxy_program,
+                                      run_dir.string(),
+                                      "--executor=simulated",
+                                      "--reference=" + (dir_.path() / "reference.json").string(),
+                                      "--grid=data_pct=75,100",
+                                      "--stop-at-pct=40",
+                                      "--seed=11",
+                                      "--quiet"};
+  auto const r = run(argv);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto const result = read_json(run_dir / wf::proxy_search_tool::result_file_name);
+  EXPECT_EQ(result.at("status"), "measured") << r.out;
+  EXPECT_TRUE(result.at("best_proxy_task_name").is_null());
+  EXPECT_EQ(result.at("stop_at_pct").to_number<double>(), 40.0);
+  auto const& proxies = result.at("proxy_tasks").as_array();
+  ASSERT_EQ(proxies.size(), 2u);
+  for (auto const& p : proxies) {
+    EXPECT_EQ(p.at("stopping_state"), "Ran till completion") << p;
+    EXPECT_EQ(p.at("stop_rule"), "stop_at_pct") << p;
+    EXPECT_EQ(p.at("final_training_steps"), 400) << p;  // the simulation trains 1000 steps
+    EXPECT_EQ(p.at("at_stop").at("training_step_pct").to_number<double>(), 40.0) << p;
+    EXPECT_EQ(p.at("at_stop").at("valid_pairs"), 8) << p;
+  }
+  // The simulated trainers honoured the launch's desired pct: none trained beyond 40%.
+  auto const state = read_json(run_dir / wf::proxy_search_tool::state_file_name);
+  for (auto const& kv : state.at("proxy_tasks_map").as_object())
+    EXPECT_EQ(kv.value()
+                  .at("proxy_task_stats")
+                  .at("training_step_pct")
+                  .as_array()
+                  .back()
+                  .to_number<double>(),
+              40.0)
+        << kv.key();
+  EXPECT_NE(r.out.find("status:  measured: re-check at 40% of the steps, no best proxy named"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("advice:  \"data_pct=100\" at 40% (400 steps"), std::string::npos) << r.out;
+  EXPECT_GE(plots(r.out), 2u) << r.out;
+  EXPECT_EQ(read_json(run_dir / "search_options.json").at("stop_at_pct").to_number<double>(), 40.0);
+  // The same command again: the finished run's result; without --stop-at-pct: refused.
+  auto const again = run(argv);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(read_json(run_dir / wf::proxy_search_tool::result_file_name), result);
+  auto without = argv;
+  std::erase(without, std::string("--stop-at-pct=40"));
+  auto const other = run(without);
+  EXPECT_EQ(other.code, 1);
+  EXPECT_NE(other.err.find("other options: stop_at_pct was"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("now not set"), std::string::npos) << other.err;
+}
+
+TEST_F(SearchProxyCli, ARecheckWithAStopRuleOrOutsideZeroToHundredIsAUsageError) {
+  auto const run_dir = dir_.path() / "never";
+  auto const reference = "--reference=" + (dir_.path() / "reference.json").string();
+  for (auto const* rule : {"--early-stop-if-not-best", "--desired-accuracy=0.7",
+                           "--time-limit-hours=1", "--confidence-k=2"}) {
+    auto const r = run({search_proxy_program, run_dir.string(), "--executor=simulated", reference,
+                        "--grid=data_pct=50", "--stop-at-pct=50", rule});
+    EXPECT_EQ(r.code, 2) << rule << ": " << r.err;
+    EXPECT_NE(r.err.find("--stop-at-pct turns the stop rules off"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("usage: proxytask-search-proxy"), std::string::npos) << r.err;
+  }
+  for (auto const* pct : {"--stop-at-pct=0", "--stop-at-pct=100.5", "--stop-at-pct=nan"}) {
+    auto const r = run({search_proxy_program, run_dir.string(), "--executor=simulated", reference,
+                        "--grid=data_pct=50", pct});
+    EXPECT_EQ(r.code, 2) << pct << ": " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(run_dir));
+}
+
 /// Waits until every trial of a run has ended (orphans of a killed controller included).
 void wait_for_trials(fs::path const& run_dir) {
   auto const deadline = std::chrono::steady_clock::now() + 30s;

@@ -27,6 +27,9 @@
 ///     ran till completion;
 ///   - a stopped proxy's trials get set_desired_pct 0 and, while they run, stop_trial; with
 ///     latency on, a successful proxy's latency correlation must reach its threshold;
+///   - re-check mode (proxy_search_options::stop_at_pct): the trials stop themselves at that
+///     pct, the stop rules are off, and the result reports each proxy's correlation there
+///     (status "measured") instead of choosing a best proxy;
 ///   - the best proxy is the foundation's best_proxy_task (the successful one with the lowest
 ///     final training time).
 ///
@@ -116,7 +119,8 @@ struct proxy_task_stats {
   std::vector<double> ci_high_over_step;
   std::vector<std::int64_t> valid_pairs_over_step;
   std::string stop_rule;  ///< correlation, confidence, median_accuracy, time_limit, not_best,
-                          ///< failed_trials, completion, latency_correlation ("" while running)
+                          ///< failed_trials, completion, latency_correlation, stop_at_pct (a
+                          ///< re-check's proxy whose trials all ended; "" while running)
   std::optional<std::size_t> stop_step_index;
   std::vector<double> accuracy_at_stop;  ///< each model's score at the stop step (NaN: none)
 };
@@ -170,6 +174,21 @@ struct proxy_search_options {
   std::optional<std::size_t> max_failed_trials;
   bool use_latency = false;  ///< check the latency correlation of successful proxies
   std::optional<double> desired_latency_correlation;  ///< nullopt: as desired_correlation
+  /// Re-check mode (unset: a search). Set, in (0, 100]: every proxy's trials are launched with
+  /// launch_trial::desired_pct = stop_at_pct (the trainer stops itself at its first evaluation
+  /// at or after that pct) and the stop rules are off (correlation, confidence, median accuracy,
+  /// time limit, not-best: so desired_accuracy, training_time_hrs_limit,
+  /// early_stop_proxy_task_if_not_best and confidence_k must stay unset); a proxy ends when
+  /// every trial has ended (ran_till_completion, stop_rule "stop_at_pct") or on excess trial
+  /// failures (as in a search). Its stop step is then the first aligned pct at or after
+  /// stop_at_pct (with one evaluation cadence, the last, where the trials stopped; the last when
+  /// none reaches it), and its final_training_steps and final_training_time_in_hours are that
+  /// step's steps and median training time. With use_latency the latency correlation is
+  /// measured, not checked. The result reports each proxy's correlation there (result_of) and
+  /// names no best proxy. With the seed of a search and its chosen proxy, it re-measures that
+  /// proxy; with another seed, it re-checks it with new trials. The mode is the options', as
+  /// every rule is: resume a re-check's state with the same options.
+  std::optional<double> stop_at_pct;
 };
 
 /// The proxy-task search tool: configuration only; all progress is in its `state`.
@@ -184,7 +203,8 @@ class proxy_search_tool {
 
   /// @throws logic_error for no reference model, no proxy, a repeated proxy name, a non-finite
   ///         reference score, confidence_level outside (0, 1), min_valid_pairs < 2,
-  ///         min_valid_fraction outside [0, 1], confidence mode without bootstrap
+  ///         min_valid_fraction outside [0, 1], confidence mode without bootstrap, stop_at_pct
+  ///         outside (0, 100] (NaN included) or with a stop rule's option set
   explicit proxy_search_tool(proxy_search_options options);
 
   proxy_search_options const& options() const noexcept { return options_; }
@@ -203,12 +223,24 @@ class proxy_search_tool {
   step<state> advance(state const& s, observation const& obs) const;
   tool_progress describe(state const& s, observation const& obs) const;
   /// The finish command of a done state; its result, also PROXY_SEARCH_RESULT.json:
-  ///   {"schema_version", "status": "found" | "none_succeeded", "best_proxy_task_name" (or null),
-  ///    "proxy_args", "final_training_steps", "final_training_time_in_hours", "method",
-  ///    "desired_correlation", "advice": [lines], "warnings": [lines],
+  ///   {"schema_version", "status": "found" | "none_succeeded" | "measured",
+  ///    "best_proxy_task_name" (or null), "proxy_args" (found only), "final_training_steps",
+  ///    "final_training_time_in_hours" (the best's, or null), "method", "desired_correlation",
+  ///    "stop_at_pct" (null in a search), "confidence_level" (of the CIs), "advice": [lines],
+  ///    "warnings": [lines],
   ///    "proxy_tasks": [{"name", "stopping_state", "stop_rule", "final_training_steps",
   ///                     "final_training_time_in_hours", "latency_correlation",
-  ///                     "failed_trials", "trials"}]}
+  ///                     "failed_trials", "trials", "at_stop"}]}
+  /// where "at_stop" is the proxy's measurement at its stop step (null without one):
+  ///   {"training_step_pct", "training_steps", "correlation" (the method's), "p_value",
+  ///    "ci_low", "ci_high" (its bootstrap CI), "kendall", "spearman", "valid_pairs",
+  ///    "meets_desired_correlation" (correlation >= desired)}; an invalid value is null.
+  /// A search (stop_at_pct unset) is "found" with the best proxy (best_proxy_task) or
+  /// "none_succeeded". A re-check (stop_at_pct set) is "measured": no stop rule ran, so no proxy
+  /// succeeded by one and none is named best (best_proxy_task_name null, even when a proxy's
+  /// correlation meets the desired one: that is a measurement, read it from "at_stop"); its
+  /// advice gives each proxy's correlation with its CI at its stop pct, and its warnings each
+  /// invalid-trial rate above 20%.
   finish result_of(state const& s) const;
 
   static result<state> state_from_json(boost::json::value const& v, json_location const& where);

@@ -15,6 +15,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <span>
 #include <type_traits>
@@ -66,8 +67,9 @@ inline double trial_latency(trial_status const* t) noexcept {
   return nan;
 }
 
-/// The rule that fired, by its state (confidence mode names the correlation rule "confidence").
-inline std::string rule_name(stopping_state s, bool confidence) {
+/// The rule that fired, by its state (confidence mode names the correlation rule "confidence";
+/// a re-check names its trials' end "stop_at_pct").
+inline std::string rule_name(stopping_state s, bool confidence, bool recheck) {
   switch (s) {
     case stopping_state::none: return "";
     case stopping_state::met_desired_accuracy_correlation:
@@ -77,7 +79,7 @@ inline std::string rule_name(stopping_state s, bool confidence) {
     case stopping_state::exceeded_best_train_time: return "not_best";
     case stopping_state::failed_desired_latency_correlation: return "latency_correlation";
     case stopping_state::job_failed: return "job_failed";
-    case stopping_state::ran_till_completion: return "completion";
+    case stopping_state::ran_till_completion: return recheck ? "stop_at_pct" : "completion";
     case stopping_state::excess_trial_failures: return "failed_trials";
   }
   return "?";
@@ -94,6 +96,61 @@ inline std::vector<proxy_outcome> outcomes(proxy_search_state const& s) {
 inline std::optional<std::size_t> best_index(proxy_search_state const& s) {
   auto const o = outcomes(s);
   return best_proxy_task(std::span<proxy_outcome const>(o));
+}
+
+/// Three significant digits, for people ("nan" for NaN).
+inline std::string short_text(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+/// A proxy's measurement at its stop step (result_of's "at_stop"; null without a stop step).
+inline boost::json::value at_stop_json(proxy_task_entry const& p, double desired) {
+  auto const& st = p.stats;
+  if (!st.stop_step_index) return nullptr;
+  std::size_t const c = *st.stop_step_index;
+  double const r = st.accuracy_correlation_over_step[c];
+  return boost::json::object{{"training_step_pct", json_number(st.training_step_pct[c])},
+                             {"training_steps", st.training_steps[c]},
+                             {"correlation", json_number(r)},
+                             {"p_value", json_number(st.accuracy_correlation_p_value_over_step[c])},
+                             {"ci_low", json_number(st.ci_low_over_step[c])},
+                             {"ci_high", json_number(st.ci_high_over_step[c])},
+                             {"kendall", json_number(st.kendall_over_step[c])},
+                             {"spearman", json_number(st.spearman_over_step[c])},
+                             {"valid_pairs", st.valid_pairs_over_step[c]},
+                             {"meets_desired_correlation", !std::isnan(r) && r >= desired}};
+}
+
+/// A re-check's advice line on one proxy: its correlation with its CI at its stop step.
+inline std::string measured_line(proxy_task_entry const& p, stats::correlation method,
+                                 double desired, double confidence_level) {
+  auto const& st = p.stats;
+  std::string const name = "\"" + p.name + "\"";
+  std::string const trials = std::to_string(p.failed_trials) + " of " +
+                             std::to_string(p.trial_ids.size()) + " trials failed";
+  if (!st.stop_step_index)
+    return name + ": not measured (" + std::string(to_string(st.state)) + ", " + trials + ")";
+  std::size_t const c = *st.stop_step_index;
+  std::string line = name + " at " + short_text(st.training_step_pct[c]) + "% (" +
+                     std::to_string(st.training_steps[c]) + " steps";
+  if (st.final_training_time_in_hours)
+    line += ", " + short_text(*st.final_training_time_in_hours) + " h";
+  line += "): ";
+  std::string const pairs = std::to_string(st.valid_pairs_over_step[c]) + " valid pairs";
+  double const r = st.accuracy_correlation_over_step[c];
+  if (std::isnan(r))
+    return line + "no valid " + std::string(stats::to_string(method)) + " correlation (" + pairs +
+           ", " + trials + ")";
+  line += std::string(stats::to_string(method)) + " " + short_text(r);
+  if (!std::isnan(st.ci_low_over_step[c]) && !std::isnan(st.ci_high_over_step[c]))
+    line += ", " + short_text(confidence_level * 100) + "% CI [" +
+            short_text(st.ci_low_over_step[c]) + ", " + short_text(st.ci_high_over_step[c]) + "]";
+  line += ", p " + short_text(st.accuracy_correlation_p_value_over_step[c]) + ", " + pairs;
+  return line + (r >= desired ? ": meets" : ": below") + " the desired correlation " +
+         short_text(desired);
 }
 
 }  // namespace detail::proxy_search
@@ -219,6 +276,15 @@ inline proxy_search_tool::proxy_search_tool(proxy_search_options options)
                     "proxy_search_tool: min_valid_fraction in [0, 1]");
   PROXYTASK_EXPECTS(o.confidence_k == 0 || o.bootstrap_resamples > 0,
                     "proxy_search_tool: the confidence mode needs bootstrap_resamples > 0");
+  if (o.stop_at_pct) {
+    PROXYTASK_EXPECTS(*o.stop_at_pct > 0 && *o.stop_at_pct <= 100,
+                      "proxy_search_tool: stop_at_pct in (0, 100]");
+    PROXYTASK_EXPECTS(!o.desired_accuracy && !o.training_time_hrs_limit &&
+                          !o.early_stop_proxy_task_if_not_best && o.confidence_k == 0,
+                      "proxy_search_tool: stop_at_pct turns the stop rules off: no "
+                      "desired_accuracy, training_time_hrs_limit, "
+                      "early_stop_proxy_task_if_not_best or confidence_k with it");
+  }
 }
 
 inline double proxy_search_tool::desired_correlation() const noexcept {
@@ -261,6 +327,7 @@ inline launch_trial launch_of(proxy_search_options const& o, proxy_task_entry co
   l.seed = seed;
   l.proxy_args = o.baseline_args;
   for (auto const& [k, v] : p.args) l.proxy_args[k] = v;
+  l.desired_pct = o.stop_at_pct;  // a re-check's trainer stops itself there
   return l;
 }
 
@@ -378,6 +445,7 @@ inline void measure(proxy_search_tool const& tool, proxy_task_entry& p, observat
   }
 
   bool const confidence = o.confidence_k > 0;
+  bool const recheck = o.stop_at_pct.has_value();
   std::vector<double> const decider = confidence ? held_for(st.ci_low_over_step, o.confidence_k)
                                                  : st.accuracy_correlation_over_step;
   proxy_step_stats const step_stats{std::span<std::int64_t const>(st.training_steps),
@@ -390,7 +458,8 @@ inline void measure(proxy_search_tool const& tool, proxy_task_entry& p, observat
   criteria.training_time_hrs_limit = o.training_time_hrs_limit;
   criteria.best_training_time_hrs = best_time;
   criteria.early_stop_if_not_best = o.early_stop_proxy_task_if_not_best;
-  stop_decision decision = check_stopping(step_stats, criteria);
+  // A re-check runs no stop rule: its trials stop themselves at stop_at_pct.
+  stop_decision decision = recheck ? stop_decision{} : check_stopping(step_stats, criteria);
 
   if (!decision.stopped()) {
     bool const too_many = n - failed < tool.required_valid_trials() ||
@@ -401,18 +470,33 @@ inline void measure(proxy_search_tool const& tool, proxy_task_entry& p, observat
       decision.state = stopping_state::ran_till_completion;
   }
   if (!decision.stopped()) return;
+  if (recheck && decision.state == stopping_state::ran_till_completion && cols > 0) {
+    // The first pct at or after stop_at_pct: every trial that stopped there has a score at it
+    // (a later column may lie beyond a trial of another cadence); the last without one.
+    auto const& pcts = st.training_step_pct;
+    auto const first = std::lower_bound(pcts.begin(), pcts.end(), *o.stop_at_pct);
+    std::size_t const c =
+        first == pcts.end() ? cols - 1 : static_cast<std::size_t>(first - pcts.begin());
+    decision.step_index = c;
+    decision.final_training_steps = st.training_steps[c];
+    if (double const hrs = st.median_training_time_hrs_over_step[c]; !std::isnan(hrs))
+      decision.final_training_time_in_hours = hrs;
+  }
 
   st.state = decision.state;
   st.stop_step_index = decision.step_index;
   st.final_training_time_in_hours = decision.final_training_time_in_hours;
   st.final_training_steps = decision.final_training_steps;
-  st.stop_rule = rule_name(decision.state, confidence);
+  st.stop_rule = rule_name(decision.state, confidence, recheck);
   std::size_t const at = decision.step_index.value_or(cols == 0 ? 0 : cols - 1);
   st.accuracy_at_stop.assign(n, nan);
   if (cols > 0)
     for (std::size_t m = 0; m < n; ++m) st.accuracy_at_stop[m] = scores[m * cols + at];
 
-  if (o.use_latency && is_successful(st.state)) {
+  // A re-check measures the latency correlation of every proxy that ran and fails none on it.
+  bool const measure_latency =
+      recheck ? st.state == stopping_state::ran_till_completion : is_successful(st.state);
+  if (o.use_latency && measure_latency) {
     std::vector<double> proxy_latency(n), ref_latency(n);
     for (std::size_t m = 0; m < n; ++m) {
       proxy_latency[m] = trial_latency(trials[m]);
@@ -423,9 +507,9 @@ inline void measure(proxy_search_tool const& tool, proxy_task_entry& p, observat
                                                             : stats::kendall_tau_b<double>(x, y);
     st.latency_correlation = r.coefficient;
     double const desired = o.desired_latency_correlation.value_or(tool.desired_correlation());
-    if (std::isnan(r.coefficient) || r.coefficient < desired) {
+    if (!recheck && (std::isnan(r.coefficient) || r.coefficient < desired)) {
       st.state = stopping_state::failed_desired_latency_correlation;
-      st.stop_rule = rule_name(st.state, confidence);
+      st.stop_rule = rule_name(st.state, confidence, recheck);
     }
   }
   p.phase = proxy_phase::done;
@@ -506,8 +590,12 @@ inline tool_progress proxy_search_tool::describe(proxy_search_state const& s,
                         : static_cast<double>(done) / static_cast<double>(s.proxy_tasks.size());
   if (s.phase == search_phase::done) {
     p.phase = "done";
-    p.decision = s.best_proxy_task_name ? "best proxy: " + *s.best_proxy_task_name
-                                        : std::string("no proxy succeeded");
+    if (options_.stop_at_pct)
+      p.decision = "measured at " + detail::proxy_search::number_text(*options_.stop_at_pct) +
+                   "% (a re-check names no best proxy)";
+    else
+      p.decision = s.best_proxy_task_name ? "best proxy: " + *s.best_proxy_task_name
+                                          : std::string("no proxy succeeded");
     return p;
   }
   p.phase = "search";
@@ -516,7 +604,8 @@ inline tool_progress proxy_search_tool::describe(proxy_search_state const& s,
     std::string last = "not measured yet";
     auto const& c = t.stats.accuracy_correlation_over_step;
     if (!c.empty())
-      last = "correlation " + detail::proxy_search::number_text(c.back()) + " at step " +
+      // Three significant digits: a progress line (the state has every digit).
+      last = "correlation " + detail::proxy_search::short_text(c.back()) + " at step " +
              std::to_string(t.stats.training_steps.back());
     p.decision = "proxy " + std::to_string(done + 1) + "/" + std::to_string(s.proxy_tasks.size()) +
                  " \"" + t.name + "\": " + last + " (desired " +
@@ -532,10 +621,14 @@ inline finish proxy_search_tool::result_of(proxy_search_state const& s) const {
                     "proxy_search_tool::result_of: the search is not finished");
   boost::json::object r;
   r["schema_version"] = schema_version;
-  auto const best = ps::best_index(s);
-  r["status"] = best ? "found" : "none_succeeded";
+  // A re-check ran no stop rule: it measured, and names no best proxy (see the declaration).
+  auto const& recheck = options_.stop_at_pct;
+  auto const best = recheck ? std::nullopt : ps::best_index(s);
+  r["status"] = recheck ? "measured" : best ? "found" : "none_succeeded";
   r["method"] = stats::to_string(s.method);
   r["desired_correlation"] = json_number(s.desired_correlation);
+  r["stop_at_pct"] = recheck ? json_number(*recheck) : boost::json::value(nullptr);
+  r["confidence_level"] = json_number(options_.confidence_level);  // of the at_stop CIs
   boost::json::array advice, warnings;
   std::string summary;
   if (best) {
@@ -589,6 +682,32 @@ inline finish proxy_search_tool::result_of(proxy_search_state const& s) const {
     r["final_training_time_in_hours"] = nullptr;
     summary = "no proxy reached the desired correlation";
   }
+  if (recheck) {
+    std::string const pct = ps::short_text(*recheck) + "%";
+    advice.push_back(boost::json::string(
+        "re-check: every proxy's trials trained to " + pct +
+        " of their steps, the stop rules off; the correlation there, per proxy, follows (no best "
+        "proxy is named)"));
+    std::size_t meets = 0;
+    for (auto const& p : s.proxy_tasks) {
+      advice.push_back(boost::json::string(
+          ps::measured_line(p, s.method, s.desired_correlation, options_.confidence_level)));
+      if (auto const& st = p.stats; st.stop_step_index) {
+        double const c = st.accuracy_correlation_over_step[*st.stop_step_index];
+        meets += !std::isnan(c) && c >= s.desired_correlation ? 1 : 0;
+      }
+      double const rate = p.trial_ids.empty() ? 0.0
+                                              : static_cast<double>(p.failed_trials) /
+                                                    static_cast<double>(p.trial_ids.size());
+      if (rate > 0.2)
+        warnings.push_back(boost::json::string(
+            "\"" + p.name + "\": invalid-trial rate " + ps::number_text(rate * 100) +
+            "% is above 20%: find the cause before trusting its correlation"));
+    }
+    summary = "re-check at " + pct + ": " + std::to_string(meets) + " of " +
+              std::to_string(s.proxy_tasks.size()) + " proxies meet the desired correlation " +
+              ps::short_text(s.desired_correlation);
+  }
   r["advice"] = std::move(advice);
   r["warnings"] = std::move(warnings);
   boost::json::array proxies;
@@ -598,7 +717,8 @@ inline finish proxy_search_tool::result_of(proxy_search_state const& s) const {
                           {"stop_rule", p.stats.stop_rule},
                           {"latency_correlation", json_number(p.stats.latency_correlation)},
                           {"failed_trials", p.failed_trials},
-                          {"trials", p.trial_ids.size()}};
+                          {"trials", p.trial_ids.size()},
+                          {"at_stop", ps::at_stop_json(p, s.desired_correlation)}};
     e["final_training_steps"] = p.stats.final_training_steps
                                     ? boost::json::value(*p.stats.final_training_steps)
                                     : boost::json::value(nullptr);
