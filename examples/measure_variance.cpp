@@ -4,7 +4,9 @@
 // (trained to 1%; up to 10 tries), trains 5 copies of it with distinct seeds to 100%, and writes
 // RUN_DIR/variance_and_smoothness.json (coefficient of variation and smoothness with their
 // verdicts, a bootstrap interval of the variance, per-copy scores, and advice) next to its state,
-// RUN_DIR/measurement_state.json.
+// RUN_DIR/measurement_state.json, and RUN_DIR/variance_curves.svg, a plot of the copies'
+// validation curves and final accuracies with the verdicts in its title
+// (workflow/variance_report.hpp), rewritten after each poll.
 //
 //   proxytask-measure-variance RUN_DIR [options] [-- TRAINER COMMAND ...]
 //
@@ -20,6 +22,9 @@
 // Exit status: 0 the measurement finished (whatever its verdicts), 1 an error, 2 a usage error,
 // 130 interrupted (the state is saved; run again to resume).
 
+#include <proxytask/core/atomic_file.hpp>
+#include <proxytask/core/json.hpp>
+#include <proxytask/workflow/variance_report.hpp>
 #include <proxytask/workflow/variance_tool.hpp>
 
 #include "tool_cli.hpp"
@@ -49,7 +54,8 @@ constexpr char const usage_head[] =
 
 Measures the variance and smoothness of a trainer's scores: finds a workable
 model, trains copies of it with distinct seeds to 100%, and writes
-RUN_DIR/variance_and_smoothness.json and RUN_DIR/measurement_state.json.
+RUN_DIR/variance_and_smoothness.json, RUN_DIR/measurement_state.json and
+RUN_DIR/variance_curves.svg (the copies' curves).
 Run the same command again to resume an interrupted run.
 
 )";
@@ -155,6 +161,18 @@ void print_result(boost::json::object const& r) {
   for (auto const& a : r.at("advice").as_array()) std::cout << "advice: " << a.as_string() << '\n';
 }
 
+/// RUN_DIR/variance_curves.svg from the state file (nothing before a poll has written one).
+pt::result<void> write_plot(settings const& s) {
+  fs::path const path = s.common.run_dir / wf::variance_tool::state_file_name;
+  auto const doc = pt::read_json_object_file(path);
+  if (!doc) return doc.error();
+  if (!*doc) return {};
+  auto const state = wf::variance_tool::state_from_json(**doc, pt::json_location(path.string()));
+  if (!state) return state.error();
+  return pt::write_file_atomically(s.common.run_dir / wf::variance_curves_plot_file_name,
+                                   wf::variance_curves_svg(*state, s.variance));
+}
+
 int measure(settings s, char const* argv0) {
   if (!create_run_directory(s.common, program)) return exit_error;
   // The seeds the tries will use, sampled up front.
@@ -178,15 +196,25 @@ int measure(settings s, char const* argv0) {
   pt::exec::simulated_options simulation;
   simulation.seed = s.variance.seed;
   return with_executor(s.common, simulation, argv0, program, [&](auto& exec) {
-    auto const result = run_with_progress(s.common, tool, exec);
+    // The plot after each poll (a failure is a warning: the measurement goes on) and at the end.
+    auto const result = run_with_progress(
+        s.common, tool, exec, [&](wf::observation const&, wf::step_summary const&) {
+          if (auto const r = write_plot(s); !r)
+            std::cerr << '\n' << program << ": warning: " << r.error().message() << '\n';
+        });
     if (!result) {
       std::cerr << program << ": " << result.error().message() << '\n';
       return exit_status_of(result.error());
     }
+    if (auto const r = write_plot(s); !r) {
+      std::cerr << program << ": " << r.error().message() << '\n';
+      return exit_error;
+    }
     print_result(result->as_object());
-    std::cout << "written: " << (s.common.run_dir / wf::variance_tool::result_file_name).string()
-              << " and " << (s.common.run_dir / wf::variance_tool::state_file_name).string()
-              << '\n';
+    auto const& dir = s.common.run_dir;
+    std::cout << "written: " << (dir / wf::variance_tool::result_file_name).string() << ", "
+              << (dir / wf::variance_tool::state_file_name).string() << '\n'
+              << "plot:    " << (dir / wf::variance_curves_plot_file_name).string() << '\n';
     return exit_ok;
   });
 }

@@ -6,6 +6,7 @@
 #include <proxytask/core/atomic_file.hpp>
 #include <proxytask/core/json.hpp>
 #include <proxytask/workflow/driver.hpp>
+#include <proxytask/workflow/variance_report.hpp>
 #include <proxytask/workflow/variance_tool.hpp>
 
 #include <gtest/gtest.h>
@@ -13,12 +14,14 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "report/xml_check.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 #include "tool_programs.hpp"
@@ -121,6 +124,25 @@ TEST_F(ToolCli, MeasuresOnTheSimulatedExecutorAndPrintsTheVerdicts) {
   EXPECT_EQ(result.at("copies").as_array().size(), 5u);
   auto const state = read_json(run_dir / pt::workflow::variance_tool::state_file_name);
   EXPECT_EQ(state.at("phase").as_string(), "done");
+
+  // The plot of the copies' curves: well-formed, one line per copy plus the final accuracies,
+  // and the result's coefficient of variation in its title; its path is printed.
+  fs::path const plot = run_dir / pt::workflow::variance_curves_plot_file_name;
+  EXPECT_NE(r.out.find(plot.string()), std::string::npos) << r.out;
+  auto const svg = pt::read_file(plot);
+  ASSERT_TRUE(svg) << plot;
+  auto const doc = pt::testing::parse_xml(*svg);
+  ASSERT_TRUE(doc) << doc.error << " at " << doc.offset;
+  std::size_t lines = 0, scatters = 0;
+  for (auto const* g : doc.root.find_by_attr("class", "series")) {
+    lines += g->attr("data-kind") == "line";
+    scatters += g->attr("data-name") == "final accuracy (5)";
+  }
+  EXPECT_EQ(lines, 5u);
+  EXPECT_EQ(scatters, 1u);
+  char cv[32];
+  std::snprintf(cv, sizeof cv, "%.4g", result.at("variance_value").as_double());
+  EXPECT_NE(svg->find("5 of 5 copies; CV " + std::string(cv) + " ("), std::string::npos);
 
   // Running a finished run again gives the same result without training anything.
   auto const again = run(simulated(run_dir));

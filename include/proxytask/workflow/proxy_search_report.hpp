@@ -31,11 +31,12 @@
 ///
 /// And last, once at least one proxy has ended (phase done):
 ///
-///   - proxies.svg: one marker per ended proxy, its final_training_time_in_hours (x) against
+///   - proxies.svg: one marker per ended proxy, its final_training_time_in_hours (x; when its
+///     stop rule sets none, such as not-best, its stop step's median training time) against
 ///     the deciding correlation at its stop step (y), on a fixed [-1, 1] axis with the
 ///     threshold line. Three scatter series: the best proxy (s.best_proxy_task_name) as
 ///     "best: <name>", the other successful ones (is_successful) and the failed ones; a series
-///     with no proxy is left out. A proxy without a final time or a stop step cannot be drawn
+///     with no proxy is left out. A proxy without a time or a stop step cannot be drawn
 ///     (data-skipped counts it, and the series' name says so).
 ///
 /// Every drawn number is the state's own value, written by report/plot.hpp as data-x / data-y

@@ -205,14 +205,17 @@ inline std::string proxies_svg(proxy_search_state const& s) {
     auto& sp = series[best ? 0 : is_successful(p.stats.state) ? 1 : 2];
     if (best) sp.name = "best: " + p.name;
     auto const& stop = p.stats.stop_step_index;
-    // check_proxy vouched for the index; a proxy without time or stop step is NaN: skipped.
-    double const x = p.stats.final_training_time_in_hours.value_or(nan);
+    // check_proxy vouched for the index. A proxy stopped by a rule that sets no final time (not
+    // best, failures) is drawn at its stop step's median training time; one without either, or
+    // without a stop step, is NaN: skipped.
+    double const x = p.stats.final_training_time_in_hours.value_or(
+        stop ? p.stats.median_training_time_hrs_over_step[*stop] : nan);
     double const y = stop ? p.stats.accuracy_correlation_over_step[*stop] : nan;
     sp.x.push_back(x);
     sp.y.push_back(y);
     std::string label = p.name + ": " + std::string(to_string(p.stats.state)) + " (stop rule: " +
                         (p.stats.stop_rule.empty() ? std::string("none") : p.stats.stop_rule) +
-                        "), final training time " + brief(x) + " h, " + deciding + " " + brief(y);
+                        "), training time " + brief(x) + " h, " + deciding + " " + brief(y);
     if (stop) label += " at step " + std::to_string(p.stats.training_steps[*stop]);
     sp.labels.push_back(std::move(label));
   }
@@ -221,7 +224,7 @@ inline std::string proxies_svg(proxy_search_state const& s) {
                       (s.best_proxy_task_name ? *s.best_proxy_task_name : std::string("none yet"));
   report::plot plot(
       {.title = std::move(title),
-       .x = {.label = "final training time (hours)"},
+       .x = {.label = "training time at the stop (hours)"},
        .y = {.label = deciding + " correlation at the stop step", .range = report::interval{-1, 1}},
        .width = 720,
        .height = 440});
