@@ -50,8 +50,13 @@ class unique_fd {
 /// A name for the temporary file, unique within this process and across processes.
 inline std::filesystem::path temp_sibling(std::filesystem::path const& target) {
   static std::atomic<unsigned long> counter{0};
-  auto name = "." + target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-              std::to_string(counter.fetch_add(1));
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on "." + std::string&& in Release.
+  std::string name = ".";
+  name += target.filename().string();
+  name += ".tmp.";
+  name += std::to_string(::getpid());
+  name += '.';
+  name += std::to_string(counter.fetch_add(1));
   return target.parent_path() / name;
 }
 

@@ -108,7 +108,11 @@ inline mlp_spec scale_widths(mlp_spec spec, double model_scale) {
 /// shortest decimal form). Different specs get different names.
 inline std::string mlp_model_id(mlp_spec const& spec) {
   std::string id = "mlp";
-  for (std::size_t const w : spec.hidden) id += "-" + std::to_string(w);
+  for (std::size_t const w : spec.hidden) {
+    // Two appends, not "-" + to_string(w): GCC 12's -Wrestrict misfires on that one in Release.
+    id += '-';
+    id += std::to_string(w);
+  }
   id += "-";
   id += to_string(spec.act);
   char buffer[32];
