@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "report/plot_data.hpp"
 #include "report/xml_check.hpp"
 
 namespace {
@@ -24,6 +25,10 @@ namespace {
 namespace pt = proxytask;
 namespace wf = proxytask::workflow;
 using pt::testing::parse_xml;
+using pt::testing::plot_number;
+using pt::testing::series_by_name;
+using pt::testing::series_data;
+using pt::testing::series_tooltips;
 using pt::testing::xml_node;
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
@@ -104,13 +109,6 @@ wf::proxy_search_state state() {
   return s;
 }
 
-double number(std::string_view text) {
-  double v = nan;
-  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  EXPECT_TRUE(ec == std::errc() && end == text.data() + text.size()) << text;
-  return v;
-}
-
 /// The parsed file `name` of `files` (fails the test when it is missing or malformed).
 xml_node svg_of(std::vector<wf::plot_file> const& files, std::string_view name) {
   for (auto const& f : files) {
@@ -123,54 +121,11 @@ xml_node svg_of(std::vector<wf::plot_file> const& files, std::string_view name) 
   return {};
 }
 
-/// The series of a plot by their full data-name.
-std::map<std::string, xml_node const*> series_of(xml_node const& root) {
-  std::map<std::string, xml_node const*> out;
-  for (auto const* g : root.find_by_attr("class", "series")) out[g->attr("data-name").value()] = g;
-  return out;
-}
-
-/// Every datum a series draws, in order: a line's (x, y), a band's (x, low, high), from its
-/// pieces' data-points and its lone points' (markers') data-x / data-y.
-std::vector<std::vector<double>> data_of(xml_node const& series) {
-  std::vector<std::vector<double>> out;
-  for (auto const* n : series.find_all()) {
-    if (auto const points = n->attr("data-points")) {
-      std::string_view rest(*points);
-      while (!rest.empty()) {
-        auto const space = rest.find(' ');
-        std::string_view tuple = rest.substr(0, space);
-        rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
-        std::vector<double> values;
-        for (;;) {
-          auto const comma = tuple.find(',');
-          values.push_back(number(tuple.substr(0, comma)));
-          if (comma == std::string_view::npos) break;
-          tuple = tuple.substr(comma + 1);
-        }
-        out.push_back(values);
-      }
-    } else if (auto const x = n->attr("data-x")) {
-      out.push_back({number(*x), number(n->attr("data-y").value())});
-    }
-  }
-  return out;
-}
-
-/// The tooltips of a series' markers, in order.
-std::vector<std::string> titles_of(xml_node const& series) {
-  std::vector<std::string> out;
-  for (auto const* n : series.find_all())
-    if (n->attr("data-x") && !n->find_all("title").empty())
-      out.push_back(n->find_all("title").front()->all_text());
-  return out;
-}
-
 /// The reference lines of a plot along `axis` ("x": vertical, "y": horizontal): their values.
 std::vector<double> references(xml_node const& root, std::string_view axis) {
   std::vector<double> out;
   for (auto const* g : root.find_by_attr("class", "reference"))
-    if (g->attr("data-axis") == axis) out.push_back(number(g->attr("data-value").value()));
+    if (g->attr("data-axis") == axis) out.push_back(plot_number(g->attr("data-value").value()));
   return out;
 }
 
@@ -224,20 +179,20 @@ TEST(ProxySearchPlots, CorrelationOverStepsDrawsTheStatesNumbersWithCiThresholdA
   // The title names the proxy, its stopping state and its stop rule.
   EXPECT_EQ(root.find_all("title").front()->all_text(),
             "Proxy \"a/b c\": Met desired correlation (stop rule: correlation)");
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   ASSERT_EQ(series.size(), 3u);
   auto const steps = steps_of(s.proxy_tasks[0]);
   auto const& deciding = *series.at("kendall (deciding)");
   EXPECT_EQ(deciding.attr("data-kind"), "line");
-  EXPECT_EQ(data_of(deciding), finite_pairs(steps, st.accuracy_correlation_over_step));
+  EXPECT_EQ(series_data(deciding), finite_pairs(steps, st.accuracy_correlation_over_step));
   EXPECT_EQ(deciding.attr("data-skipped"), "0");
-  EXPECT_EQ(data_of(*series.at("spearman")), finite_pairs(steps, st.spearman_over_step));
+  EXPECT_EQ(series_data(*series.at("spearman")), finite_pairs(steps, st.spearman_over_step));
   auto const& band = *series.at("kendall 90% CI");
   EXPECT_EQ(band.attr("data-kind"), "band");
   rows ci;
   for (std::size_t i = 0; i < steps.size(); ++i)
     ci.push_back({steps[i], st.ci_low_over_step[i], st.ci_high_over_step[i]});
-  EXPECT_EQ(data_of(band), ci);
+  EXPECT_EQ(series_data(band), ci);
   // The threshold (horizontal, labelled) and the stop step (vertical, at step 300).
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.65});
   EXPECT_NE(root.all_text().find("threshold 0.65"), std::string::npos);
@@ -255,11 +210,11 @@ TEST(ProxySearchPlots, CorrelationOverTimeUsesTheMedianTrainingHours) {
   auto const& st = s.proxy_tasks[0].stats;
   auto const root =
       svg_of(wf::proxy_search_plots(s, options()), "proxy_a_b_c-0_correlation_time.svg");
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   auto const& hours = st.median_training_time_hrs_over_step;
-  EXPECT_EQ(data_of(*series.at("kendall (deciding)")),
+  EXPECT_EQ(series_data(*series.at("kendall (deciding)")),
             finite_pairs(hours, st.accuracy_correlation_over_step));
-  EXPECT_EQ(data_of(*series.at("spearman")), finite_pairs(hours, st.spearman_over_step));
+  EXPECT_EQ(series_data(*series.at("spearman")), finite_pairs(hours, st.spearman_over_step));
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.65});
   EXPECT_EQ(references(root, "x"), std::vector<double>{1.5});  // the stop step's hours
   EXPECT_NE(root.all_text().find("median trial's training time (hours)"), std::string::npos);
@@ -274,27 +229,27 @@ TEST(ProxySearchPlots, NanStepsAreGapsAndAProxyWithoutStopHasNoStopLineNorScatte
   auto const root = svg_of(files, "proxy_a_b_c-1_correlation_steps.svg");
   EXPECT_EQ(root.find_all("title").front()->all_text(),
             "Proxy \"a_b_c\": Excess trial failures (stop rule: failed_trials)");
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   // No CI at any step: no band.
   ASSERT_EQ(series.size(), 2u);
   auto const& deciding = *series.at("kendall (deciding)");
   // Steps 100 and 300 only, as two separate lone points: the NaN at step 200 is a gap, not 0.
-  EXPECT_EQ(data_of(deciding), (rows{{100, 0.1}, {300, 0.3}}));
+  EXPECT_EQ(series_data(deciding), (rows{{100, 0.1}, {300, 0.3}}));
   EXPECT_EQ(deciding.find_by_attr("class", "lone-point").size(), 2u);
   EXPECT_TRUE(deciding.find_by_attr("class", "line-piece").empty());
   EXPECT_EQ(deciding.attr("data-skipped"), "1");
-  EXPECT_EQ(data_of(*series.at("spearman")), (rows{{100, 0.15}, {300, 0.35}}));
+  EXPECT_EQ(series_data(*series.at("spearman")), (rows{{100, 0.15}, {300, 0.35}}));
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.65});
   EXPECT_TRUE(references(root, "x").empty()) << "no stop step";
 
   auto const time_root = svg_of(files, "proxy_a_b_c-1_correlation_time.svg");
-  auto const time = series_of(time_root);  // pointers into time_root: it must outlive them
-  EXPECT_EQ(data_of(*time.at("kendall (deciding)")), (rows{{0.4, 0.1}, {1.2, 0.3}}));
+  auto const time = series_by_name(time_root);  // pointers into time_root: it must outlive them
+  EXPECT_EQ(series_data(*time.at("kendall (deciding)")), (rows{{0.4, 0.1}, {1.2, 0.3}}));
   EXPECT_EQ(time.at("kendall (deciding)")->attr("data-skipped"), "1");
 
   auto const accuracy = svg_of(files, "proxy_a_b_c-1_median_accuracy.svg");
-  auto const& median = *series_of(accuracy).at("median accuracy");
-  EXPECT_EQ(data_of(median), finite_pairs(steps, p.stats.median_accuracy_over_step));
+  auto const& median = *series_by_name(accuracy).at("median accuracy");
+  EXPECT_EQ(series_data(median), finite_pairs(steps, p.stats.median_accuracy_over_step));
   EXPECT_EQ(median.attr("data-skipped"), "1");
   EXPECT_EQ(references(accuracy, "y"), std::vector<double>{0.6}) << "options.desired_accuracy";
   EXPECT_TRUE(references(accuracy, "x").empty());
@@ -309,9 +264,9 @@ TEST(ProxySearchPlots, MedianAccuracyOverStepsMarksTheStopAndTheDesiredAccuracy)
   auto const s = state();
   auto const root =
       svg_of(wf::proxy_search_plots(s, options()), "proxy_a_b_c-0_median_accuracy.svg");
-  auto const& median = *series_of(root).at("median accuracy");
-  EXPECT_EQ(data_of(median), finite_pairs(steps_of(s.proxy_tasks[0]),
-                                          s.proxy_tasks[0].stats.median_accuracy_over_step));
+  auto const& median = *series_by_name(root).at("median accuracy");
+  EXPECT_EQ(series_data(median), finite_pairs(steps_of(s.proxy_tasks[0]),
+                                              s.proxy_tasks[0].stats.median_accuracy_over_step));
   EXPECT_EQ(references(root, "x"), std::vector<double>{300});
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.6});
   EXPECT_NE(root.all_text().find("desired accuracy 0.6"), std::string::npos);
@@ -325,13 +280,13 @@ TEST(ProxySearchPlots, MedianAccuracyOverStepsMarksTheStopAndTheDesiredAccuracy)
 
 TEST(ProxySearchPlots, ScatterPlotsEachModelsProxyScoreAgainstItsFullTrainingScore) {
   auto const root = svg_of(wf::proxy_search_plots(state(), options()), "proxy_a_b_c-0_scatter.svg");
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   ASSERT_EQ(series.size(), 1u);
   auto const& models = *series.at("reference models (5, 1 without a score)");
   EXPECT_EQ(models.attr("data-kind"), "scatter");
   EXPECT_EQ(models.attr("data-skipped"), "1");  // m1: no score at the stop step
-  EXPECT_EQ(data_of(models), (rows{{0.61, 0.90}, {0.55, 0.80}, {0.52, 0.75}, {0.4, 0.70}}));
-  auto const titles = titles_of(models);
+  EXPECT_EQ(series_data(models), (rows{{0.61, 0.90}, {0.55, 0.80}, {0.52, 0.75}, {0.4, 0.70}}));
+  auto const titles = series_tooltips(models);
   ASSERT_EQ(titles.size(), 4u);
   EXPECT_EQ(titles[0], "m0: proxy score 0.61, full-training score 0.9");
   EXPECT_EQ(titles[1], "m2: proxy score 0.55, full-training score 0.8");
@@ -342,10 +297,10 @@ TEST(ProxySearchPlots, ScatterPlotsEachModelsProxyScoreAgainstItsFullTrainingSco
 TEST(ProxySearchPlots, LatencyPlotsTheModelsThatHaveALatency) {
   auto const files = wf::proxy_search_plots(state(), options());
   auto const root = svg_of(files, "proxy_a_b_c-0_latency.svg");
-  auto const& models = *series_of(root).at("reference models (5, 3 without a score)");
+  auto const& models = *series_by_name(root).at("reference models (5, 3 without a score)");
   EXPECT_EQ(models.attr("data-skipped"), "3");
-  EXPECT_EQ(data_of(models), (rows{{0.61, 1.5}, {0.55, 2.5}}));
-  auto const titles = titles_of(models);
+  EXPECT_EQ(series_data(models), (rows{{0.61, 1.5}, {0.55, 2.5}}));
+  auto const titles = series_tooltips(models);
   ASSERT_EQ(titles.size(), 2u);
   EXPECT_EQ(titles[1], "m2: proxy score 0.55, latency 2.5");
   // No model with a latency: no latency file.
@@ -358,17 +313,17 @@ TEST(ProxySearchPlots, LatencyPlotsTheModelsThatHaveALatency) {
 TEST(ProxySearchPlots, ProxiesPlotShowsTheBestSuccessfulAndFailedProxies) {
   auto s = state();
   auto root = svg_of(wf::proxy_search_plots(s, options()), "proxies.svg");
-  auto series = series_of(root);
+  auto series = series_by_name(root);
   ASSERT_EQ(series.size(), 2u);
   // The best: its final time against its deciding correlation at the stop step (0.7, step 300).
   auto const& best = *series.at("best: a/b c");
-  EXPECT_EQ(data_of(best), (rows{{1.4, 0.7}}));
-  ASSERT_EQ(titles_of(best).size(), 1u);
-  EXPECT_NE(titles_of(best)[0].find("a/b c: Met desired correlation"), std::string::npos);
+  EXPECT_EQ(series_data(best), (rows{{1.4, 0.7}}));
+  ASSERT_EQ(series_tooltips(best).size(), 1u);
+  EXPECT_NE(series_tooltips(best)[0].find("a/b c: Met desired correlation"), std::string::npos);
   // The failed one has neither a final time nor a stop step: skipped and counted.
   auto const& failed = *series.at("failed (1, 1 without a time or stop step)");
   EXPECT_EQ(failed.attr("data-skipped"), "1");
-  EXPECT_TRUE(data_of(failed).empty());
+  EXPECT_TRUE(series_data(failed).empty());
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.65});
   EXPECT_NE(root.all_text().find("Proxy tasks: 2 of 3 ended, best: a/b c"), std::string::npos);
 
@@ -377,7 +332,7 @@ TEST(ProxySearchPlots, ProxiesPlotShowsTheBestSuccessfulAndFailedProxies) {
   s.proxy_tasks[2].stats.state = wf::stopping_state::met_desired_accuracy;
   s.proxy_tasks[2].stats.final_training_time_in_hours = 3.0;
   root = svg_of(wf::proxy_search_plots(s, options()), "proxies.svg");
-  series = series_of(root);
+  series = series_by_name(root);
   ASSERT_EQ(series.size(), 3u);
   EXPECT_EQ(series.at("successful (1, 1 without a time or stop step)")->attr("data-skipped"), "1");
   EXPECT_TRUE(series.contains("best: a/b c"));
@@ -392,10 +347,11 @@ TEST(ProxySearchPlots, SpearmanDecidingSwapsTheLines) {
   st.kendall_over_step = {0.2, 0.5, 0.7, 0.8};
   auto const root =
       svg_of(wf::proxy_search_plots(s, options()), "proxy_a_b_c-0_correlation_steps.svg");
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   auto const steps = steps_of(s.proxy_tasks[0]);
-  EXPECT_EQ(data_of(*series.at("spearman (deciding)")), finite_pairs(steps, st.spearman_over_step));
-  EXPECT_EQ(data_of(*series.at("kendall")), finite_pairs(steps, st.kendall_over_step));
+  EXPECT_EQ(series_data(*series.at("spearman (deciding)")),
+            finite_pairs(steps, st.spearman_over_step));
+  EXPECT_EQ(series_data(*series.at("kendall")), finite_pairs(steps, st.kendall_over_step));
   EXPECT_TRUE(series.contains("spearman 90% CI"));
   EXPECT_EQ(references(root, "y"), std::vector<double>{0.84});
   EXPECT_NE(root.all_text().find("threshold 0.84"), std::string::npos);
@@ -412,7 +368,7 @@ TEST(ProxySearchPlots, ARunningProxyIsTitledNotStoppedAndIsNotInTheProxiesPlot) 
   auto const root = svg_of(files, "proxy_a_b_c-1_correlation_steps.svg");
   EXPECT_EQ(root.find_all("title").front()->all_text(), "Proxy \"a_b_c\": not stopped (running)");
   auto const proxies = svg_of(files, "proxies.svg");
-  auto const series = series_of(proxies);  // pointers into proxies: it must outlive them
+  auto const series = series_by_name(proxies);  // pointers into proxies: it must outlive them
   ASSERT_EQ(series.size(), 1u);
   EXPECT_TRUE(series.contains("best: a/b c"));
 }

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "report/plot_data.hpp"
 #include "report/xml_check.hpp"
 
 namespace {
@@ -28,6 +29,10 @@ namespace pt = proxytask;
 namespace wf = proxytask::workflow;
 using pt::stats::curve_point;
 using pt::testing::parse_xml;
+using pt::testing::plot_number;
+using pt::testing::series_by_name;
+using pt::testing::series_data;
+using pt::testing::series_tooltips;
 using pt::testing::xml_node;
 using wf::attempt_outcome;
 using wf::measurement_phase;
@@ -116,13 +121,6 @@ wf::variance_state measured_state() {
   return s;
 }
 
-double number(std::string_view text) {
-  double v = nan;
-  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  EXPECT_TRUE(ec == std::errc() && end == text.data() + text.size()) << text;
-  return v;
-}
-
 /// The parsed SVG (fails the test when it is malformed, or holds NaN or infinity).
 xml_node parsed(std::string const& svg) {
   auto doc = parse_xml(svg);
@@ -133,49 +131,7 @@ xml_node parsed(std::string const& svg) {
   return doc.root;
 }
 
-/// The series of a plot by their full data-name.
-std::map<std::string, xml_node const*> series_of(xml_node const& root) {
-  std::map<std::string, xml_node const*> out;
-  for (auto const* g : root.find_by_attr("class", "series")) out[g->attr("data-name").value()] = g;
-  return out;
-}
-
 using rows = std::vector<std::vector<double>>;
-
-/// Every datum a series draws, in order: its pieces' data-points and its markers' data-x/data-y.
-rows data_of(xml_node const& series) {
-  rows out;
-  for (auto const* n : series.find_all()) {
-    if (auto const points = n->attr("data-points")) {
-      std::string_view rest(*points);
-      while (!rest.empty()) {
-        auto const space = rest.find(' ');
-        std::string_view tuple = rest.substr(0, space);
-        rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
-        std::vector<double> values;
-        for (;;) {
-          auto const comma = tuple.find(',');
-          values.push_back(number(tuple.substr(0, comma)));
-          if (comma == std::string_view::npos) break;
-          tuple = tuple.substr(comma + 1);
-        }
-        out.push_back(values);
-      }
-    } else if (auto const x = n->attr("data-x")) {
-      out.push_back({number(*x), number(n->attr("data-y").value())});
-    }
-  }
-  return out;
-}
-
-/// The tooltips of a series' markers, in order.
-std::vector<std::string> titles_of(xml_node const& series) {
-  std::vector<std::string> out;
-  for (auto const* n : series.find_all())
-    if (n->attr("data-x") && !n->find_all("title").empty())
-      out.push_back(n->find_all("title").front()->all_text());
-  return out;
-}
 
 /// The visible title of a plot.
 std::string title_of(xml_node const& root) {
@@ -203,7 +159,7 @@ double number_after(std::string const& title, std::string_view label) {
   }
   auto const start = at + label.size();
   auto const end = title.find(' ', start);
-  return number(std::string_view(title).substr(start, end - start));
+  return plot_number(std::string_view(title).substr(start, end - start));
 }
 
 TEST(VarianceCurvesPlot, DrawsEachSuccessfulCopysCurveExactly) {
@@ -211,7 +167,7 @@ TEST(VarianceCurvesPlot, DrawsEachSuccessfulCopysCurveExactly) {
   auto const svg = wf::variance_curves_svg(s);
   auto const root = parsed(svg);
   EXPECT_EQ(wf::variance_curves_svg(s), svg) << "the same bytes for the same state";
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   ASSERT_EQ(series.size(), 4u);
   std::map<std::string, std::vector<curve_point> const*> const expected = {
       {"copy 0 (seed 101)", &s.copies[0].attempts[0].curve},
@@ -222,7 +178,7 @@ TEST(VarianceCurvesPlot, DrawsEachSuccessfulCopysCurveExactly) {
     auto const& g = *series.at(name);
     EXPECT_EQ(g.attr("data-kind"), "line") << name;
     EXPECT_EQ(g.attr("data-skipped"), "0") << name;
-    EXPECT_EQ(data_of(g), rows_of(*curve)) << name;
+    EXPECT_EQ(series_data(g), rows_of(*curve)) << name;
   }
   // The copy that failed twice has no line (and no marker).
   for (auto const& [name, g] : series) EXPECT_EQ(name.find("copy 1"), std::string::npos) << name;
@@ -231,22 +187,22 @@ TEST(VarianceCurvesPlot, DrawsEachSuccessfulCopysCurveExactly) {
   ASSERT_EQ(axes.size(), 2u);
   for (auto const* a : axes) {
     if (a->attr("data-axis") != "x") continue;
-    EXPECT_EQ(number(a->attr("data-min").value()), 0.0);
-    EXPECT_EQ(number(a->attr("data-max").value()), 100.0);
+    EXPECT_EQ(plot_number(a->attr("data-min").value()), 0.0);
+    EXPECT_EQ(plot_number(a->attr("data-max").value()), 100.0);
   }
 }
 
 TEST(VarianceCurvesPlot, TheFinalAccuracyScatterIsEachCopysFinalAccuracyAtItsLastPct) {
   auto const s = measured_state();
   auto const root = parsed(wf::variance_curves_svg(s));
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   ASSERT_TRUE(series.count("final accuracy (3)"));
   auto const& g = *series.at("final accuracy (3)");
   EXPECT_EQ(g.attr("data-kind"), "scatter");
-  EXPECT_EQ(data_of(g), (rows{{100.0, s.copies[0].attempts[0].final_accuracy},
-                              {100.0, s.copies[2].attempts[1].final_accuracy},
-                              {100.0, s.copies[3].attempts[0].final_accuracy}}));
-  auto const tips = titles_of(g);
+  EXPECT_EQ(series_data(g), (rows{{100.0, s.copies[0].attempts[0].final_accuracy},
+                                  {100.0, s.copies[2].attempts[1].final_accuracy},
+                                  {100.0, s.copies[3].attempts[0].final_accuracy}}));
+  auto const tips = series_tooltips(g);
   ASSERT_EQ(tips.size(), 3u);
   EXPECT_NE(tips[1].find("copy 2 (copy-2-retry, seed 304): final accuracy 0.79"), std::string::npos)
       << tips[1];
@@ -293,7 +249,7 @@ TEST(VarianceCurvesPlot, AnUndefinedVerdictNamesItsReason) {
   EXPECT_NE(title.find("(" + std::string(result.at("smoothness_verdict").as_string()) + ")"),
             std::string::npos)
       << title;
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   EXPECT_EQ(series.size(), 2u);
   EXPECT_TRUE(series.count("copy 0 (seed 101)"));
   EXPECT_TRUE(series.count("final accuracy (1)"));
@@ -306,8 +262,8 @@ TEST(VarianceCurvesPlot, DrawsARecordedCurveInPctOrderAsTheToolReadsIt) {
       {50, 49, 0.5}, {25, 24, 0.3}, {50, 49, 0.55}, {75, 74, nan}, {100, 99, 0.8}};
   s.copies[0].attempts[0] = succeeded("copy-0", 101, curve);
   auto const root = parsed(wf::variance_curves_svg(s));
-  auto const& g = *series_of(root).at("copy 0 (seed 101)");
-  EXPECT_EQ(data_of(g), (rows{{25, 0.3}, {50, 0.55}, {100, 0.8}}));
+  auto const& g = *series_by_name(root).at("copy 0 (seed 101)");
+  EXPECT_EQ(series_data(g), (rows{{25, 0.3}, {50, 0.55}, {100, 0.8}}));
   EXPECT_EQ(g.attr("data-skipped"), "1");
   // Copy 0: a piece from 25% to 50%, then a lone point at 100%; copies 2 and 3: one piece each.
   EXPECT_EQ(g.find_by_attr("class", "line-piece").size(), 1u);
@@ -322,7 +278,7 @@ TEST(VarianceCurvesPlot, DegenerateStatesGiveAValidPlot) {
   wf::variance_state s;
   auto root = parsed(wf::variance_curves_svg(s, o));
   EXPECT_EQ(title_of(root), "Variance measurement: looking for a workable model (no try yet)");
-  EXPECT_TRUE(series_of(root).empty());
+  EXPECT_TRUE(series_by_name(root).empty());
 
   // A try running.
   wf::workable_try t;
@@ -338,7 +294,7 @@ TEST(VarianceCurvesPlot, DegenerateStatesGiveAValidPlot) {
   s.phase = measurement_phase::done;
   root = parsed(wf::variance_curves_svg(s, o));
   EXPECT_EQ(title_of(root), "Variance measurement: no workable model in 1 tries");
-  EXPECT_TRUE(series_of(root).empty());
+  EXPECT_TRUE(series_by_name(root).empty());
 
   // Copies running, one failed, one retrying.
   s.tries[0].outcome = attempt_outcome::succeeded;
@@ -351,13 +307,13 @@ TEST(VarianceCurvesPlot, DegenerateStatesGiveAValidPlot) {
   s.copies[2].attempts = {failed("copy-2", 4), running("copy-2-retry", 5)};
   root = parsed(wf::variance_curves_svg(s, o));
   EXPECT_EQ(title_of(root), "Variance of model-9: 0 of 3 copies finished");
-  EXPECT_TRUE(series_of(root).empty());
+  EXPECT_TRUE(series_by_name(root).empty());
 
   // One finished, while the others run.
   s.copies[0].attempts = {succeeded("copy-0", 1, rising(0.7))};
   root = parsed(wf::variance_curves_svg(s, o));
   EXPECT_EQ(title_of(root), "Variance of model-9: 1 of 3 copies finished");
-  EXPECT_EQ(series_of(root).size(), 2u);
+  EXPECT_EQ(series_by_name(root).size(), 2u);
 
   // Done with every copy failed: no curve, no variance, no smoothness.
   s.copies[0].attempts = {failed("copy-0", 1), failed("copy-0-retry", 6)};
@@ -367,7 +323,7 @@ TEST(VarianceCurvesPlot, DegenerateStatesGiveAValidPlot) {
   EXPECT_EQ(title_of(root),
             "Variance of model-9: 0 of 3 copies; CV none (undefined: too_few_copies), smoothness "
             "none (undefined: too_few_copies)");
-  EXPECT_TRUE(series_of(root).empty());
+  EXPECT_TRUE(series_by_name(root).empty());
 
   // Done with no copy at all (a hand-built state) and with a successful copy without a curve.
   s.copies.clear();
@@ -377,7 +333,7 @@ TEST(VarianceCurvesPlot, DegenerateStatesGiveAValidPlot) {
   bare.final_accuracy = 0.5;
   s.copies[0].attempts = {bare};
   root = parsed(wf::variance_curves_svg(s, o));
-  auto const series = series_of(root);
+  auto const series = series_by_name(root);
   ASSERT_TRUE(series.count("final accuracy (1)"));
   EXPECT_EQ(series.at("final accuracy (1)")->attr("data-skipped"), "1");
 }
