@@ -2,7 +2,7 @@
 # proxytask's two commands (README "Quick start"):
 #   ./build.sh demo   build what the demo needs and run it (the end-to-end proxy-task design)
 #   ./build.sh test   build everything with -Werror (host tests also under ASan + UBSan) and run
-#                     all tests
+#                     all tests (as root, the Slurm tests against a real Slurm it starts)
 # Each first installs the Debian packages it needs (apt-get as root; otherwise it prints the
 # exact apt-get line and stops).
 set -euo pipefail
@@ -66,6 +66,15 @@ case "$mode" in
   test)
     cmake --preset test
     cmake --build --preset test -j "$jobs"
+    # The Slurm executor's tests run against a real single-node Slurm (tests/slurm/README.md),
+    # started here when we are root (CI is; the script installs its Debian packages) and stopped
+    # when the tests end. Otherwise they skip, saying how to run them.
+    if [ "$(id -u)" -eq 0 ]; then
+      slurm_state="$PWD/build/test/slurm"
+      tests/slurm/slurm_cluster.sh start "$slurm_state" >/dev/null
+      trap 'tests/slurm/slurm_cluster.sh stop "$slurm_state"' EXIT
+      export SLURM_CONF="$slurm_state/slurm.conf"
+    fi
     ctest --preset test -j "$jobs"
     ;;
 esac
