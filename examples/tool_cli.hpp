@@ -12,6 +12,7 @@
 #include <proxytask/exec/in_process.hpp>
 #include <proxytask/exec/local_process.hpp>
 #include <proxytask/exec/simulated.hpp>
+#include <proxytask/exec/slurm.hpp>
 #include <proxytask/protocol/model_spec.hpp>
 #include <proxytask/workflow/driver.hpp>
 #include <proxytask/workflow/progress.hpp>
@@ -63,16 +64,26 @@ constexpr char const trial_options_help[] =
                           process (no trainer command; trials die with it);
                           simulated: synthetic learning curves under a virtual
                           clock (hours of training in milliseconds; for trying
-                          the tool and its settings)
-  -- TRAINER ...          the trainer command (local; default: the reference
-                          trainer, proxytask-reference-trainer, next to this
-                          program)
+                          the tool and its settings);
+                          slurm: each trial a Slurm batch job (sbatch; the run
+                          directory must be on a filesystem the compute nodes
+                          share; SLURM_CONF from the environment)
+  -- TRAINER ...          the trainer command (local, slurm; default: the
+                          reference trainer, proxytask-reference-trainer, next
+                          to this program)
   --max-concurrent N      trials running at once (local, inprocess; default: the
                           number of CPU cores)
   --gpus LIST             comma-separated CUDA device ids: one trial per device
                           at a time, through CUDA_VISIBLE_DEVICES (local)
   --poll-interval S       seconds between polls (default 5; simulated: virtual
                           seconds, default 60)
+  --slurm-partition P, --slurm-account A, --slurm-qos Q
+                          sbatch's --partition, --account, --qos (slurm)
+  --slurm-time MINUTES    each trial's time limit (sbatch --time; slurm)
+  --slurm-cpus N          CPUs per trial (sbatch --cpus-per-task; slurm; 1)
+  --slurm-gpus G          GPUs per trial (sbatch --gpus, e.g. 1 or a100:1; slurm)
+  --slurm-mem M           memory per trial (sbatch --mem, e.g. 8G; slurm)
+  --slurm-arg FLAG        another sbatch flag, as it is (repeatable; slurm)
   --arg NAME=VALUE        a trainer argument of every trial: the proxy settings
                           being measured (repeatable), e.g. --arg data_pct=50
 
@@ -105,6 +116,8 @@ struct common_settings {
   std::size_t max_concurrent = 0;    ///< 0: hardware concurrency
   std::vector<std::string> gpus;
   std::optional<double> poll_interval_s;
+  pt::exec::slurm_options slurm;  ///< --executor slurm's sbatch settings (not its trainer)
+  bool slurm_given = false;       ///< some --slurm-* option was given
   std::map<std::string, std::string> args;
   std::optional<fs::path> search_space_file;
   std::optional<std::string> search_space_command;
@@ -148,6 +161,37 @@ struct flag {
 
 /// A tool's options with a value: (name, value) -> option_outcome.
 using value_options = std::function<option_outcome(std::string_view, std::string_view)>;
+
+/// Reads one --slurm-* option into `o`.
+/// @returns what the value is not (an unknown name: "a --slurm-* option"), or nullopt when taken
+inline std::optional<std::string> slurm_option(pt::exec::slurm_options& o, std::string_view name,
+                                               std::string_view value) {
+  if (name == "--slurm-partition")
+    o.partition = value;
+  else if (name == "--slurm-account")
+    o.account = value;
+  else if (name == "--slurm-qos")
+    o.qos = value;
+  else if (name == "--slurm-gpus")
+    o.gpus = value;
+  else if (name == "--slurm-mem")
+    o.mem = value;
+  else if (name == "--slurm-arg")
+    o.extra_args.emplace_back(value);
+  else if (name == "--slurm-time") {
+    auto const n = parse_value<std::int64_t>(value);
+    if (!n || *n <= 0) return "a positive number of minutes";
+    o.time_minutes = *n;
+  } else if (name == "--slurm-cpus") {
+    auto const n = parse_value<std::int64_t>(value);
+    if (!n || *n <= 0) return "a positive count";
+    o.cpus_per_task = *n;
+  } else {
+    return "a --slurm-* option (--slurm-partition, --slurm-account, --slurm-qos, --slurm-time, "
+           "--slurm-cpus, --slurm-gpus, --slurm-mem, --slurm-arg)";
+  }
+  return std::nullopt;
+}
 
 /// Parses the command line into `s` (the common options) and the tool's flags and value options.
 /// @returns std::monostate when the command line is good, else a usage error or --help
@@ -195,9 +239,12 @@ inline std::variant<std::monostate, usage_error, help_requested> parse_command_l
                          std::string(expected)};
     };
     if (name == "--executor") {
-      if (value != "local" && value != "inprocess" && value != "simulated")
-        return bad("local, inprocess or simulated");
+      if (value != "local" && value != "inprocess" && value != "simulated" && value != "slurm")
+        return bad("local, inprocess, simulated or slurm");
       s.executor = std::string(value);
+    } else if (name.starts_with("--slurm-")) {
+      if (auto const e = slurm_option(s.slurm, name, value)) return bad(*e);
+      s.slurm_given = true;
     } else if (name == "--max-concurrent") {
       auto const n = parse_value<std::size_t>(value);
       if (!n || *n == 0) return bad("a positive count");
@@ -228,8 +275,12 @@ inline std::variant<std::monostate, usage_error, help_requested> parse_command_l
   s.run_dir = *run_dir;
   if (s.search_space_file && s.search_space_command)
     return usage_error{"--search-space and --search-space-command exclude each other"};
-  if (s.executor != "local" && (!s.trainer.empty() || !s.gpus.empty()))
-    return usage_error{"a trainer command and --gpus are for --executor local"};
+  if (s.executor != "local" && s.executor != "slurm" && !s.trainer.empty())
+    return usage_error{"a trainer command is for --executor local or slurm"};
+  if (s.executor != "local" && !s.gpus.empty())
+    return usage_error{"--gpus is for --executor local (with slurm: --slurm-gpus)"};
+  if (s.executor != "slurm" && s.slurm_given)
+    return usage_error{"the --slurm-* options are for --executor slurm"};
   return std::monostate{};
 }
 
@@ -353,9 +404,8 @@ int with_executor(common_settings const& s, pt::exec::simulated_options simulati
     pt::exec::simulated_executor exec(s.run_dir, simulation);
     return run(exec);
   }
-  pt::exec::local_process_options o;
-  o.trainer_command = s.trainer;
-  if (o.trainer_command.empty()) {
+  auto trainer = s.trainer;
+  if (trainer.empty()) {
     std::error_code ec;
     fs::path const reference = program_directory(argv0) / "proxytask-reference-trainer";
     if (!fs::exists(reference, ec)) {
@@ -363,8 +413,17 @@ int with_executor(common_settings const& s, pt::exec::simulated_options simulati
                 << "; give a trainer command after --\n";
       return exit_error;
     }
-    o.trainer_command = {reference.string()};
+    trainer = {reference.string()};
   }
+  if (s.executor == "slurm") {
+    pt::exec::slurm_options o = s.slurm;
+    o.trainer_command = trainer;
+    o.poll_interval_s = s.poll_interval_s.value_or(5.0);
+    pt::exec::slurm_executor exec(s.run_dir, o);
+    return run(exec);
+  }
+  pt::exec::local_process_options o;
+  o.trainer_command = trainer;
   o.max_concurrent = concurrency;
   o.gpu_slots = s.gpus;
   o.poll_interval_s = s.poll_interval_s.value_or(5.0);

@@ -193,7 +193,12 @@ TEST_F(ToolCli, UsageErrorsExitTwo) {
                                                {"r", "--bogus=1"},
                                                {"r", "--arg=novalue"},
                                                {"r", "--"},
-                                               {"r", "--executor=simulated", "--", "t"}}) {
+                                               {"r", "--executor=simulated", "--", "t"},
+                                               {"r", "--slurm-partition=gpu"},
+                                               {"r", "--executor=slurm", "--gpus=0"},
+                                               {"r", "--executor=slurm", "--slurm-time=0"},
+                                               {"r", "--executor=slurm", "--slurm-cpus=x"},
+                                               {"r", "--executor=slurm", "--slurm-nodes=2"}}) {
     std::vector<std::string> argv{measure_variance_program};
     argv.insert(argv.end(), args.begin(), args.end());
     auto const r = run(argv);
