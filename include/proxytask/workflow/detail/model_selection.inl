@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <span>
 #include <utility>
@@ -111,6 +112,14 @@ inline std::string trial_id(std::size_t iteration, std::size_t model) {
 inline std::string trial_dir(std::string_view id) { return "trials/" + std::string(id); }
 
 /// The shortest text that reads back as `v` ("3.3333333333333335", "101").
+/// A pct for a progress line, to 4 significant digits ("11.67", not "11.666666666666668"; the
+/// state has every digit).
+inline std::string brief_pct(double pct) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", pct);
+  return text;
+}
+
 inline std::string number_text(double v) {
   if (std::isnan(v)) return "nan";
   char buf[64];
@@ -773,7 +782,7 @@ inline tool_progress model_selection_tool::describe(model_selection_state const&
   p.decision =
       "iteration " + std::to_string(i) + ": training " + std::to_string(r.num_trials) + " models " +
       (r.last ? std::string("to completion")
-              : "to " + detail::selection::number_text(r.desired_training_step_pct) + "%") +
+              : "to " + detail::selection::brief_pct(r.desired_training_step_pct) + "%") +
       (i > 0 ? " (continued from iteration " + std::to_string(i - 1) + ")" : "") + ": " +
       std::to_string(valid) + " trained, " + std::to_string(invalid) + " invalid, " +
       std::to_string(running) + " running";
