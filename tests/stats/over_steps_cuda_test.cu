@@ -88,7 +88,7 @@ std::vector<st::over_steps_options> option_sets(std::size_t models, std::size_t 
   for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
     st::over_steps_options o{.method = method, .min_valid_pairs = 2, .min_valid_fraction = 0.0};
     sets.push_back(o);
-    // Kendall replicates are O(n^2) each on the GPU: keep those inputs small.
+    // Kendall replicates are O(n^2) each above 32 pairs on the GPU: keep those inputs small.
     if (method == st::correlation::kendall_tau_b && models > 300) continue;
     o.bootstrap_resamples = resamples;
     o.seed = 20261127;
@@ -234,12 +234,59 @@ TEST_F(CudaTest, AcceptsDeviceDataAndAStream) {
   EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
 
-TEST_F(CudaTest, AnswersPermutationTestsWithTheCpu) {
-  std::size_t const models = 12, steps = 3;
-  auto const scores = random_sample(models * steps, 31, 0, 0.0);
-  auto const reference = random_sample(models, 32, 0, 0.0);
-  st::over_steps_options const o{.permutations = 300, .seed = 5};
-  expect_gpu_matches_cpu(scores, models, steps, reference, o, "permutations");
+TEST_F(CudaTest, MatchesTheCpuOnPermutationTests) {
+  // Exact (up to 8 pairs: every pairing), Monte Carlo on the device (up to 32 models), and on the
+  // CPU above that; both coefficients, every alternative, with ties and NaNs, alone and with a
+  // bootstrap.
+  std::uint64_t seed = 30;
+  for (std::size_t const models : {3, 5, 8, 9, 12, 32, 33}) {
+    std::size_t const steps = 7;
+    auto const scores = random_sample(models * steps, ++seed, 6, 0.1);
+    auto const reference = random_sample(models, ++seed, 5, 0.05);
+    for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
+      for (auto alternative :
+           {st::hypothesis::two_sided, st::hypothesis::greater, st::hypothesis::less}) {
+        st::over_steps_options o{.method = method, .alternative = alternative};
+        o.min_valid_pairs = 2;
+        o.min_valid_fraction = 0.0;
+        o.permutations = 700;
+        o.seed = 5;
+        std::string const where = std::to_string(models) + " models, " + name(o) + ", " +
+                                  std::string(st::to_string(alternative)) + ", permutations";
+        expect_gpu_matches_cpu(scores, models, steps, reference, o, where);
+        o.bootstrap_resamples = 300;
+        expect_gpu_matches_cpu(scores, models, steps, reference, o, where + " and bootstrap");
+      }
+    }
+    if (HasFailure()) return;
+  }
+  // The reference tool's validity rule (5 pairs, 70% of the models): at 12 models a step of 8
+  // pairs is tested exactly, at 30 models every step is Monte Carlo.
+  for (std::size_t const models : {12, 30}) {
+    auto const scores = random_sample(models * 9, ++seed, 0, 0.2);
+    auto const reference = random_sample(models, ++seed, 0, 0.0);
+    st::over_steps_options o{.permutations = 500, .seed = 3};
+    expect_gpu_matches_cpu(scores, models, 9, reference, o,
+                           std::to_string(models) + " models, default rule, permutations");
+  }
+}
+
+TEST_F(CudaTest, MatchesTheCpuOnKendallScoresOfManyModels) {
+  // The merge sorts' keys in shared memory (up to 25,600 models), in global scratch (above), and
+  // as 64-bit keys (65,536 models and more); heavy ties and NaNs.
+  std::uint64_t seed = 60;
+  for (std::size_t const models : {2049, 25600, 25601, 70000}) {
+    std::size_t const steps = 3;
+    auto const scores = random_sample(models * steps, ++seed, 300, 0.02);
+    auto const reference = random_sample(models, ++seed, 200, 0.01);
+    st::over_steps_options const o{.method = st::correlation::kendall_tau_b};
+    expect_gpu_matches_cpu(scores, models, steps, reference, o,
+                           std::to_string(models) + " models, Kendall");
+    std::vector<float> const narrow(scores.begin(), scores.end());
+    std::vector<float> const narrow_reference(reference.begin(), reference.end());
+    expect_gpu_matches_cpu(narrow, models, steps, narrow_reference, o,
+                           std::to_string(models) + " models, Kendall, float");
+  }
 }
 
 TEST_F(CudaTest, HandlesNoStepsAndNoModels) {

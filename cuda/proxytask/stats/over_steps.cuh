@@ -10,10 +10,12 @@
 /// (tie groups by counting against the sort), and the coefficients, bootstrap replicates,
 /// BCa jackknife, replicate counts and interval order statistics are computed there. The host
 /// computes p-values and the interval's quantile levels (Boost.Math's normal quantiles).
-/// Permutation tests (options.permutations > 0) are not on the device yet: such calls are
-/// answered by the CPU back-end, on the data copied back when it is device data.
-/// Kendall's concordance score is O(n^2) per step on the device, and per replicate above 32
-/// pairs; backend::auto_ keeps Kendall bootstraps of more than 32 models on the CPU.
+/// Permutation tests run on the device for up to 32 models (one thread per pairing, the CPU's
+/// pairings: all n! up to 8 pairs, else the same Philox shuffles); with more models such calls
+/// are answered by the CPU back-end, on the data copied back when it is device data (at that
+/// size the asymptotic p-value says the same). Kendall's concordance score is O(n log^2 n) per
+/// step on the device (merge sorts), but O(n^2) per bootstrap replicate above 32 pairs:
+/// backend::auto_ keeps Kendall bootstraps of more than 32 models on the CPU.
 
 #include <proxytask/core/backend.cuh>
 #include <proxytask/core/matrix_view.cuh>
@@ -37,7 +39,7 @@ result<step_table> correlate_over_steps(backend::cuda_t policy, host_matrix_view
                                         std::type_identity_t<std::span<Real const>> reference,
                                         over_steps_options const& options = {}) {
   detail::expect_valid_arguments(scores.rows(), scores.cols(), reference.size(), options);
-  if (options.permutations > 0)
+  if (!detail::gpu::permutations_on_device(scores.rows(), options))
     return correlate_over_steps(backend::cpu.with_threads(0), scores, reference, options);
   return detail::gpu::correlate_from_host(policy.stream, scores, reference, options);
 }
@@ -50,7 +52,7 @@ result<step_table> correlate_over_steps(backend::cuda_t policy,
                                         std::type_identity_t<device_span<Real const>> reference,
                                         over_steps_options const& options = {}) {
   detail::expect_valid_arguments(scores.rows(), scores.cols(), reference.size(), options);
-  if (options.permutations > 0) {  // on the CPU, from a host copy
+  if (!detail::gpu::permutations_on_device(scores.rows(), options)) {  // CPU, from a host copy
     std::vector<Real> host_scores(scores.size()), host_reference(reference.size());
     PROXYTASK_CUDA_TRY(cudaMemcpyAsync(host_scores.data(), scores.data(),
                                        scores.size() * sizeof(Real), cudaMemcpyDeviceToHost,
@@ -71,7 +73,7 @@ result<step_table> correlate_over_steps(backend::cuda_t policy,
 /// correlate_over_steps on the GPU when there is one and the work is large enough to gain from it
 /// (detail::gpu::auto_min_work, measured); else on one CPU thread for small work (a thread pool
 /// costs more than it saves there), or on every CPU thread when there is no device, the device
-/// has no memory for it, or the GPU back-end does the call poorly (permutation tests; Kendall
+/// has no memory for it, or the GPU back-end does the call poorly (permutation tests or Kendall
 /// bootstraps of more than 32 models).
 template <class Real>
 result<step_table> correlate_over_steps(backend::auto_t, host_matrix_view<Real const> scores,

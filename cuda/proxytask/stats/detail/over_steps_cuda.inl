@@ -44,6 +44,7 @@ struct workspace {
   device_buffer<replicate_tally> tallies;
   device_buffer<jackknife_moments> moments;
   device_buffer<std::uint32_t> ranks;
+  device_buffer<unsigned long long> permutation_counts;
   device_buffer<std::byte> cub_temp;
 };
 
@@ -252,6 +253,91 @@ result<void> rank_with_segmented_sort(cudaStream_t stream, Real const* scores, s
   return {};
 }
 
+/// The largest dynamic shared memory the Kendall merges ask for: 25,600 models' two key arrays
+/// (an H100 block has up to 227 KiB).
+inline constexpr std::size_t kendall_shared_bytes = 200 * 1024;
+
+/// Kendall's scores of every step (kendall_merge_kernel), after the ranking: the keys in shared
+/// memory up to kendall_shared_bytes, else in the workspace's scratch.
+template <class Key>
+result<void> launch_kendall_merges(cudaStream_t stream, std::size_t rows, std::size_t steps,
+                                   step_arrays const& arrays, workspace& ws) {
+  auto const n = static_cast<std::uint32_t>(rows);
+  auto const s32 = static_cast<std::uint32_t>(steps);
+  std::size_t const bytes = 2 * rows * sizeof(Key);
+  Key* scratch = nullptr;
+  if (bytes > kendall_shared_bytes) {
+    if (auto const r = ws.scratch.resize(bytes * steps / sizeof(std::uint32_t), stream); !r)
+      return r;
+    scratch = reinterpret_cast<Key*>(ws.scratch.data());
+  }
+  std::size_t const shared = scratch != nullptr ? 0 : bytes;
+  if (rows > 2048)
+    return launch(kendall_merge_kernel<Key, 1024>, s32, 1024, shared, stream, n, arrays,
+                  ws.stats.data(), scratch);
+  return launch(kendall_merge_kernel<Key, 256>, s32, 256, shared, stream, n, arrays,
+                ws.stats.data(), scratch);
+}
+
+/// Kendall's scores of every step, with the narrowest keys that hold the groups.
+inline result<void> launch_kendall_scores(cudaStream_t stream, std::size_t rows, std::size_t steps,
+                                          step_arrays const& arrays, workspace& ws) {
+  // The keys pack (x group, y group) in half the bits each.
+  if (rows < (std::size_t{1} << 16))
+    return launch_kendall_merges<std::uint32_t>(stream, rows, steps, arrays, ws);
+  return launch_kendall_merges<std::uint64_t>(stream, rows, steps, arrays, ws);
+}
+
+/// At most this many resamples per step: the percentile summary sorts them in one block
+/// (summarize_in_block_kernel); more go through tally_kernel and select_kernel.
+inline constexpr std::size_t in_block_resamples = 512 * 20;
+
+/// Launches summarize_in_block_kernel in the smallest tier that holds `count` resamples.
+inline result<void> launch_in_block_summary(cudaStream_t stream, std::uint32_t count,
+                                            std::uint32_t steps, selection const& select, double c,
+                                            workspace& ws) {
+  double const* replicates = ws.replicates.data();
+  double* const out = ws.order_statistics.data();
+  if (count <= 128 * 8)
+    return launch(summarize_in_block_kernel<128, 8>, steps, 128, sizeof(summary_storage<128, 8>),
+                  stream, replicates, count, select, c, ws.tallies.data(), out);
+  static_assert(in_block_resamples == 512 * 20);
+  return launch(summarize_in_block_kernel<512, 20>, steps, 512, sizeof(summary_storage<512, 20>),
+                stream, replicates, count, select, c, ws.tallies.data(), out);
+}
+
+/// The permutation tests of every step (permutation_kernel; at most small_step_pairs models):
+/// per step, how many pairings' statistics are at least and at most the observed one.
+inline result<void> launch_permutations(cudaStream_t stream, std::size_t rows, std::size_t steps,
+                                        step_arrays const& arrays, validity_rule const& rule,
+                                        over_steps_options const& options, workspace& ws) {
+  if (auto const r = ws.permutation_counts.resize(2 * steps, stream); !r) return r;
+  PROXYTASK_CUDA_TRY(cudaMemsetAsync(ws.permutation_counts.data(), 0,
+                                     2 * steps * sizeof(unsigned long long), stream));
+  constexpr int block = 128;
+  // The most pairings a step tests: n! when the validity rule may let a step of at most
+  // exact_permutation_pairs pairs through (a lower bound of its fewest pairs: the floor), else
+  // the Monte Carlo count.
+  auto const fewest_pairs = static_cast<std::size_t>(std::max<double>(
+      static_cast<double>(rule.min_valid_pairs), std::floor(rule.min_valid_fraction * rows)));
+  std::size_t most = options.permutations;
+  if (fewest_pairs <= exact_permutation_pairs)
+    most = std::max<std::size_t>(most,
+                                 factorial(std::min<std::uint32_t>(static_cast<std::uint32_t>(rows),
+                                                                   exact_permutation_pairs)));
+  permutation_args const args{static_cast<std::uint32_t>(rows),
+                              arrays,
+                              ws.stats.data(),
+                              rule,
+                              static_cast<std::uint32_t>(options.permutations),
+                              options.seed,
+                              ws.permutation_counts.data()};
+  dim3 const grid(static_cast<unsigned>(steps), std::min(blocks_for(most, block), 65535u));
+  permutation_kernel<block><<<grid, block, 0, stream>>>(args);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
 /// The whole computation on device data; `rows` models x `steps` steps.
 template <class Real>
 result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, std::size_t rows,
@@ -268,7 +354,8 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   auto const s32 = static_cast<std::uint32_t>(steps);
   bool const kendall = options.method == correlation::kendall_tau_b;
   std::size_t const resamples = options.bootstrap_resamples;
-  bool const arrays_wanted = kendall || resamples > 0;
+  bool const permutations = options.permutations > 0;
+  bool const arrays_wanted = kendall || resamples > 0 || permutations;
   // The segmented-sort path always needs the arrays (its ranking passes go through them).
   if (arrays_wanted || rows > in_block_capacity<key_t>)
     if (auto const r =
@@ -290,7 +377,7 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                                  nullptr,
                                  n,
                                  ws.has_reference.data(),
-                                 resamples > 0,
+                                 resamples > 0 || permutations,
                                  ws.reference_models_out.data(),
                                  ws.reference_first.data(),
                                  ws.reference_last.data(),
@@ -322,10 +409,8 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   if (!*in_block)
     if (auto const r = rank_with_segmented_sort(stream, scores, rows, steps, ws, ranking); !r)
       return r.error();
-  if (kendall) {
-    kendall_score_kernel<256><<<s32, 256, 0, stream>>>(n, arrays, ws.stats.data());
-    PROXYTASK_CUDA_TRY(cudaGetLastError());
-  }
+  if (kendall)
+    if (auto const r = launch_kendall_scores(stream, rows, steps, arrays, ws); !r) return r.error();
 
   validity_rule const rule{
       n,
@@ -348,10 +433,18 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                         ws.replicates.data(),
                         nullptr};
     if (auto const r = launch_replicates(args, steps, ws, stream); !r) return r.error();
-    tally_kernel<<<s32, 32, 0, stream>>>(ws.replicates.data(),
-                                         static_cast<std::uint32_t>(resamples), ws.stats.data(),
-                                         rule, options.threshold.value_or(0.0), ws.tallies.data());
-    PROXYTASK_CUDA_TRY(cudaGetLastError());
+    auto const count = static_cast<std::uint32_t>(resamples);
+    double const c = options.threshold.value_or(0.0);
+    // The percentile interval's levels are fixed: its order statistics need no round trip.
+    selection const select{nullptr, ws.tallies.data(), ws.stats.data(), rule, alpha, 1.0 - alpha};
+    if (!bca && resamples <= in_block_resamples) {
+      if (auto const r = launch_in_block_summary(stream, count, s32, select, c, ws); !r)
+        return r.error();
+    } else {
+      tally_kernel<<<s32, 32, 0, stream>>>(ws.replicates.data(), count, ws.stats.data(), rule, c,
+                                           ws.tallies.data());
+      PROXYTASK_CUDA_TRY(cudaGetLastError());
+    }
     if (bca) {
       if (auto const r = ws.jackknife.resize(total, stream); !r) return r.error();
       if (auto const r = ws.moments.resize(steps, stream); !r) return r.error();
@@ -362,21 +455,26 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
       jackknife_moments_kernel<<<blocks_for(steps, 128), 128, 0, stream>>>(
           ws.jackknife.data(), n, s32, ws.stats.data(), rule, ws.moments.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());
-    } else {
-      // The percentile interval's levels are fixed: its order statistics need no round trip.
-      selection const select{nullptr, ws.tallies.data(), ws.stats.data(), rule, alpha, 1.0 - alpha};
-      select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(),
-                                                      static_cast<std::uint32_t>(resamples), select,
+    } else if (resamples > in_block_resamples) {
+      select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(), count, select,
                                                       ws.order_statistics.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());
     }
   }
 
+  if (permutations)
+    if (auto const r = launch_permutations(stream, rows, steps, arrays, rule, options, ws); !r)
+      return r.error();
+
   std::vector<step_stats> stats;
   std::vector<replicate_tally> tallies;
+  std::vector<unsigned long long> permutation_tallies;
   std::vector<jackknife_moments> moments;
   std::vector<double> order;
   if (auto const r = download(stats, ws.stats, steps, stream); !r) return r.error();
+  if (permutations)
+    if (auto const r = download(permutation_tallies, ws.permutation_counts, 2 * steps, stream); !r)
+      return r.error();
   if (resamples > 0) {
     if (auto const r = download(tallies, ws.tallies, steps, stream); !r) return r.error();
     if (bca) {
@@ -412,7 +510,16 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
         row.p_value = spearman_p_value(row.coefficient, st.valid, options.alternative);
       }
     }
-    if (row.reason != nan_reason::none || resamples == 0) continue;
+    if (row.reason != nan_reason::none) continue;
+    if (permutations) {
+      permutation_counts k;
+      k.exact = st.valid <= exact_permutation_pairs;
+      k.count = k.exact ? factorial(st.valid) : options.permutations;
+      k.at_least = permutation_tallies[2 * s];
+      k.at_most = permutation_tallies[2 * s + 1];
+      row.permutation = summarize_permutations(k, options.alternative);
+    }
+    if (resamples == 0) continue;
     replicate_tally const& t = tallies[s];
     replicate_counts k;
     k.defined = t.defined;
@@ -489,24 +596,31 @@ result<step_table> correlate_from_host(cudaStream_t stream, host_matrix_view<Rea
                              options);
 }
 
-/// At least this much work (steps x models x max(1, resamples)) goes to the GPU under
-/// backend::auto_; below it one CPU thread answers sooner. Measured with
+/// At least this much work (steps x models x max(1, resamples + permutations)) goes to the GPU
+/// under backend::auto_; below it one CPU thread answers sooner. Measured with
 /// benchmarks/stats/over_steps_cuda_bench.cu: a GPU call costs at least 31 us on an H100
 /// (20 steps x 16 models; 55 us at 20 x 64, 71 us at 50 x 256, 100 us at 10 x 10 x 100), one CPU
 /// thread ranks about 70 million elements per second (2-core EPYC VM: 9, 19, 176 and 135 us at
 /// those sizes), so the two meet near 4,000 elements.
 inline constexpr std::size_t auto_min_work = std::size_t{1} << 12;
 
-/// Whether a call is small enough for one CPU thread under backend::auto_.
+/// Whether a call is small enough for one CPU thread under backend::auto_ (its replicates,
+/// bootstrap and permutation, count as work).
 inline bool small_work(std::size_t rows, std::size_t steps, over_steps_options const& o) {
-  return rows * steps * std::max<std::size_t>(1, o.bootstrap_resamples) < auto_min_work;
+  return rows * steps * std::max<std::size_t>(1, o.bootstrap_resamples + o.permutations) <
+         auto_min_work;
 }
 
-/// Whether the GPU back-end does this call well: it hands permutation tests to the CPU, and its
-/// Kendall replicates are O(n^2) each above small_step_pairs.
+/// Whether the device runs the call's permutation tests, if any: up to small_step_pairs models.
+inline bool permutations_on_device(std::size_t rows, over_steps_options const& o) {
+  return o.permutations == 0 || rows <= small_step_pairs;
+}
+
+/// Whether the GPU back-end does this call well: it hands permutation tests of more than
+/// small_step_pairs models to the CPU, and its Kendall replicates are O(n^2) each above that.
 inline bool gpu_suited(std::size_t rows, over_steps_options const& o) {
-  return o.permutations == 0 && !(o.method == correlation::kendall_tau_b &&
-                                  o.bootstrap_resamples > 0 && rows > small_step_pairs);
+  return permutations_on_device(rows, o) && !(o.method == correlation::kendall_tau_b &&
+                                              o.bootstrap_resamples > 0 && rows > small_step_pairs);
 }
 
 }  // namespace proxytask::stats::detail::gpu

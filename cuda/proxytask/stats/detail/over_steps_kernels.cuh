@@ -10,6 +10,8 @@
 #include <proxytask/core/backend.cuh>
 #include <proxytask/stats/bootstrap.hpp>
 #include <proxytask/stats/correlation.hpp>
+#include <proxytask/stats/detail/merge_count.hpp>
+#include <proxytask/stats/detail/permutations.hpp>
 #include <proxytask/stats/detail/rank_math.hpp>
 #include <proxytask/stats/philox.hpp>
 
@@ -65,30 +67,6 @@ struct key_traits<double> {
 template <class Key>
 using key_traits_of = key_traits<std::conditional_t<sizeof(Key) == 4, float, double>>;
 
-template <class Key>
-__device__ uint32_t lower_bound(Key const* a, uint32_t lo, uint32_t hi, Key k) {
-  while (lo < hi) {
-    uint32_t const mid = lo + (hi - lo) / 2;
-    if (a[mid] < k)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-template <class Key>
-__device__ uint32_t upper_bound(Key const* a, uint32_t lo, uint32_t hi, Key k) {
-  while (lo < hi) {
-    uint32_t const mid = lo + (hi - lo) / 2;
-    if (a[mid] <= k)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /// The keys of a models x steps row-major matrix, transposed to one segment per step (step s,
 /// model r at s * rows + r), with the model index as the sort's value. 32 x 32 tiles through
 /// shared memory, so that both the reads and the writes are coalesced. Block (32, 8).
@@ -130,8 +108,8 @@ PROXYTASK_KERNEL void reference_runs_kernel(Key const* keys, uint32_t const* mod
   Key constexpr missing = ~Key{0};
   if (k == missing) return;
   if (j + 1 == n || keys[j + 1] == missing) *present = j + 1;
-  first[j] = j == 0 || keys[j - 1] != k ? j : lower_bound(keys, 0, j, k);
-  last[j] = j + 1 == n || keys[j + 1] != k ? j + 1 : upper_bound(keys, j + 1, n, k);
+  first[j] = j == 0 || keys[j - 1] != k ? j : first_not_less(keys, 0, j, k);
+  last[j] = j + 1 == n || keys[j + 1] != k ? j + 1 : first_greater(keys, j + 1, n, k);
   has_reference[models[j]] = 1;
 }
 
@@ -286,7 +264,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
   uint32_t* x_hi = a.arrays.x_hi + base;
   uint32_t* y_lo = a.arrays.y_lo + base;
   uint32_t* y_hi = a.arrays.y_hi + base;
-  if (t == 0) present_shared = lower_bound(key, 0, n, missing);  // NaNs sort last
+  if (t == 0) present_shared = first_not_less(key, 0, n, missing);  // NaNs sort last
   __syncthreads();
   uint32_t const present = present_shared;
 
@@ -313,9 +291,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) rank_steps_kernel(rank_args<Key> 
   for (uint32_t i = t; i < present; i += Block) {
     if (!a.has_reference[model[i]]) continue;
     Key const k = key[i];
-    uint32_t const first = i == 0 || key[i - 1] != k ? i : lower_bound(key, 0, i, k);
+    uint32_t const first = i == 0 || key[i - 1] != k ? i : first_not_less(key, 0, i, k);
     uint32_t const last =
-        i + 1 == present || key[i + 1] != k ? i + 1 : upper_bound(key, i + 1, present, k);
+        i + 1 == present || key[i + 1] != k ? i + 1 : first_greater(key, i + 1, present, k);
     uint32_t const lo = scan_at(first), hi = scan_at(last), p = scan[i];
     x_lo[p] = lo;
     x_hi[p] = hi;
@@ -430,8 +408,8 @@ template <class Key>
 __device__ void run_of(Key const* key, uint32_t capacity, uint32_t i, uint32_t& first,
                        uint32_t& last) {
   Key const k = key[i];
-  first = i == 0 || key[i - 1] != k ? i : lower_bound(key, 0, i, k);
-  last = i + 1 == capacity || key[i + 1] != k ? i + 1 : upper_bound(key, i + 1, capacity, k);
+  first = i == 0 || key[i - 1] != k ? i : first_not_less(key, 0, i, k);
+  last = i + 1 == capacity || key[i + 1] != k ? i + 1 : first_greater(key, i + 1, capacity, k);
 }
 
 /// The reference, sorted and grouped in one block (as reference_runs_kernel after a CUB sort):
@@ -581,27 +559,53 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   store_step<Block>(st.temp.rank.reduce, part, valid_pairs, present, median, a.stats[s]);
 }
 
-/// Kendall's concordant - discordant of each step: for every position p, the sign of y over the
-/// positions in later proxy groups. O(n^2 / Block) per step (an O(n log n) merge count for large
-/// n is future work).
-template <int Block>
+/// Kendall's concordant - discordant of each step, by the two merge sorts of
+/// stats/detail/merge_count.hpp, a level at a time: one block per step, its 2 n keys in dynamic
+/// shared memory, or in `scratch` (2 rows keys per step) when they do not fit there. Key is
+/// uint32_t while the groups fit 16 bits (rows < 65,536), else uint64_t. O(n log^2 n / Block).
+template <class Key, int Block>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
-    kendall_score_kernel(uint32_t rows, step_arrays arrays, step_stats* stats) {
+    kendall_merge_kernel(uint32_t rows, step_arrays arrays, step_stats* stats, Key* scratch) {
   using reduce_t = cub::BlockReduce<int64_t, Block>;
   __shared__ typename reduce_t::TempStorage temp;
-  uint32_t const s = blockIdx.x;
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  uint32_t const s = blockIdx.x, t = threadIdx.x;
   uint64_t const base = static_cast<uint64_t>(s) * rows;
   uint32_t const n = stats[s].valid;
-  uint32_t const* x_hi = arrays.x_hi + base;
-  uint32_t const* y_lo = arrays.y_lo + base;
-  int64_t score = 0;
-  for (uint32_t p = 0; p < n; ++p) {
-    uint32_t const y = y_lo[p];
-    for (uint32_t q = x_hi[p] + threadIdx.x; q < n; q += Block)
-      score += (y_lo[q] > y) - (y_lo[q] < y);
+  Key* a = scratch != nullptr ? scratch + 2 * base : reinterpret_cast<Key*>(shared_bytes);
+  Key* b = a + rows;
+  for (uint32_t p = t; p < n; p += Block)
+    a[p] = xy_key<Key>(arrays.x_lo[base + p], arrays.y_lo[base + p]);
+  __syncthreads();
+  // 1. Sort by (x group, y group): each x tie group in y order.
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = t; i < n; i += Block) merge_element(a, b, n, width, i);
+    __syncthreads();
+    Key* const swap = a;
+    a = b;
+    b = swap;
   }
-  score = reduce_t(temp).Sum(score);
-  if (threadIdx.x == 0) stats[s].score = score;
+  int64_t both_tied = 0;
+  for (uint32_t i = t; i < n; i += Block) both_tied += equal_keys_before(a, i);
+  __syncthreads();  // every read of the sorted keys is done: now keep their y groups only
+  for (uint32_t i = t; i < n; i += Block) a[i] = y_of_key(a[i]);
+  __syncthreads();
+  // 2. The strict inversions of the y groups in that order: the discordant pairs.
+  int64_t discordant = 0;
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = t; i < n; i += Block) discordant += merge_element(a, b, n, width, i);
+    __syncthreads();
+    Key* const swap = a;
+    a = b;
+    b = swap;
+  }
+  both_tied = reduce_t(temp).Sum(both_tied);
+  __syncthreads();
+  discordant = reduce_t(temp).Sum(discordant);
+  if (t != 0) return;
+  step_stats& st = stats[s];
+  int64_t const total = static_cast<int64_t>(n) * (n - 1) / 2;
+  st.score = score_of_counts(total, st.x_ties2 / 2, st.y_ties2 / 2, both_tied, discordant);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,6 +732,105 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate
     }
     a.out[static_cast<uint64_t>(s) * a.count + r] =
         weighted_coefficient(a.rule.method, n, draws, x_lo, x_hi, y_lo, y_hi, y_order, w, W, V);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Permutation tests of steps with at most small_step_pairs pairs: what the CPU's permutation_test
+// counts, one thread per pairing.
+
+struct permutation_args {
+  uint32_t rows;
+  step_arrays arrays;
+  step_stats const* stats;
+  validity_rule rule;
+  uint32_t permutations;  ///< Monte Carlo pairings per step (above exact_permutation_pairs)
+  uint64_t seed;
+  unsigned long long* counts;  ///< per step: at least, at most the observed statistic (zeroed)
+};
+
+/// A step's pairs, as the permutation statistic reads them: per position its doubled x rank and
+/// the end of its x group; per valid pair in model order its position, and its y group's first
+/// reference-order index and doubled rank.
+struct permutation_step {
+  uint32_t x_rank[small_step_pairs], x_hi[small_step_pairs], draw[small_step_pairs];
+  uint32_t y_group[small_step_pairs], y_rank[small_step_pairs];
+};
+
+/// The CPU's permutation_statistic of the pairing `order` (the k-th pair in model order gets the
+/// y of pair order[k]): Spearman's sum of doubled-rank products, or Kendall's concordant -
+/// discordant over pairs in different x groups. y_of is the thread's scratch.
+template <class Column>
+__device__ int64_t permutation_statistic(permutation_step const& p, correlation method, uint32_t n,
+                                         Column const& order, Column const& y_of) {
+  int64_t statistic = 0;
+  if (method == correlation::spearman) {
+    for (uint32_t k = 0; k < n; ++k)
+      statistic += static_cast<int64_t>(p.x_rank[p.draw[k]]) * p.y_rank[order[k]];
+    return statistic;
+  }
+  for (uint32_t k = 0; k < n; ++k) y_of[p.draw[k]] = static_cast<std::uint8_t>(p.y_group[order[k]]);
+  for (uint32_t i = 0; i < n; ++i) {
+    int const y = y_of[i];
+    for (uint32_t j = p.x_hi[i]; j < n; ++j) statistic += (y_of[j] > y) - (y_of[j] < y);
+  }
+  return statistic;
+}
+
+/// Thread blockIdx.y * Block + threadIdx.x of step blockIdx.x tests pairing r (and every
+/// gridDim.y * Block-th after it): permutation r of all n! (n <= exact_permutation_pairs), else
+/// the Fisher-Yates shuffle of Philox(seed, step, r, permutation); the counts are summed per warp
+/// and added to the step's.
+template <int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block) permutation_kernel(permutation_args a) {
+  __shared__ permutation_step step;
+  __shared__ std::uint8_t orders[small_step_pairs][Block], y_ofs[small_step_pairs][Block];
+  __shared__ int64_t observed_shared;
+  uint32_t const s = blockIdx.x;
+  step_stats const stats = a.stats[s];
+  uint32_t const n = stats.valid;
+  bool const exact = n <= exact_permutation_pairs;
+  uint32_t const count = exact ? factorial(n) : a.permutations;
+  // The whole block leaves (no barrier is skipped by some): no test, or no pairing left for it
+  // (the grid is sized for the largest count, n! of exact steps).
+  if (!a.rule.has_replicates(stats) || blockIdx.y * Block >= count) return;
+  uint64_t const base = static_cast<uint64_t>(s) * a.rows;
+  for (uint32_t i = threadIdx.x; i < n; i += Block) {
+    step.x_rank[i] = a.arrays.x_lo[base + i] + a.arrays.x_hi[base + i] + 1;
+    step.x_hi[i] = a.arrays.x_hi[base + i];
+    uint32_t const p = a.arrays.draw_position[base + i];
+    step.draw[i] = p;
+    step.y_group[i] = a.arrays.y_lo[base + p];
+    step.y_rank[i] = a.arrays.y_lo[base + p] + a.arrays.y_hi[base + p] + 1;
+  }
+  __syncthreads();
+  thread_column<std::uint8_t, Block> const order{&orders[0][threadIdx.x]},
+      y_of{&y_ofs[0][threadIdx.x]};
+  correlation const method = a.rule.method;
+  if (threadIdx.x == 0) {  // the observed pairing: model k with its own y
+    for (uint32_t k = 0; k < n; ++k) order[k] = static_cast<std::uint8_t>(k);
+    observed_shared = permutation_statistic(step, method, n, order, y_of);
+  }
+  __syncthreads();
+  int64_t const observed = observed_shared;
+  uint32_t at_least = 0, at_most = 0;
+  for (uint32_t r = blockIdx.y * Block + threadIdx.x; r < count; r += gridDim.y * Block) {
+    if (exact) {
+      nth_order(order, n, r);
+    } else {
+      philox_stream draw(a.seed, s, r, draw_purpose::permutation);
+      shuffled_order(order, n, draw);
+    }
+    int64_t const t = permutation_statistic(step, method, n, order, y_of);
+    at_least += t >= observed;
+    at_most += t <= observed;
+  }
+  unsigned const all = 0xffffffffu;
+  at_least = __reduce_add_sync(all, at_least);
+  at_most = __reduce_add_sync(all, at_most);
+  if (threadIdx.x % 32 == 0 && at_least + at_most > 0) {
+    atomicAdd(&a.counts[2 * s], static_cast<unsigned long long>(at_least));
+    atomicAdd(&a.counts[2 * s + 1], static_cast<unsigned long long>(at_most));
   }
 }
 
@@ -876,16 +979,12 @@ struct replicate_tally {
   double sum = 0, squares = 0;
 };
 
-/// One warp per step: the counts of its bootstrap replicates against the coefficient, 0 and c,
-/// and the two lane sums of count_replicates (lane l of the sum is GPU lane l).
-PROXYTASK_KERNEL void __launch_bounds__(32)
-    tally_kernel(double const* replicates, uint32_t count, step_stats const* stats,
-                 validity_rule rule, double c, replicate_tally* out) {
-  uint32_t const s = blockIdx.x, lane = threadIdx.x;
-  step_stats const st = stats[s];
-  if (!rule.has_replicates(st)) return;
-  double const theta = st.coefficient(rule.method);
-  double const* v = replicates + static_cast<uint64_t>(s) * count;
+/// The counts of one step's `count` bootstrap replicates against theta (the coefficient), 0 and
+/// c, and the two lane sums of count_replicates (lane l of the sum is the warp's lane l): a whole
+/// warp calls it; every lane gets the tally.
+__device__ inline replicate_tally tally_of(double const* v, uint32_t count, double theta,
+                                           double c) {
+  uint32_t const lane = threadIdx.x % 32;
   uint32_t defined = 0, below = 0, at_or_below = 0, zero = 0, at_c = 0;
   double sum = 0.0;
   for (uint32_t i = lane; i < count; i += 32) {
@@ -913,21 +1012,28 @@ PROXYTASK_KERNEL void __launch_bounds__(32)
   }
   for (int stride = sum_lanes / 2; stride > 0; stride /= 2)
     squares = add_rn(squares, __shfl_down_sync(all, squares, stride));
-  below = __reduce_add_sync(all, below);
-  at_or_below = __reduce_add_sync(all, at_or_below);
-  zero = __reduce_add_sync(all, zero);
-  at_c = __reduce_add_sync(all, at_c);
-  if (lane == 0) {
-    replicate_tally& o = out[s];
-    o.defined = defined;
-    o.undefined = count - defined;
-    o.below_hat = below;
-    o.at_or_below_hat = at_or_below;
-    o.at_or_below_zero = zero;
-    o.at_or_below_c = at_c;
-    o.sum = defined > 0 ? sum : 0.0;
-    o.squares = squares;
-  }
+  replicate_tally o;
+  o.defined = defined;
+  o.undefined = count - defined;
+  o.below_hat = __reduce_add_sync(all, below);
+  o.at_or_below_hat = __reduce_add_sync(all, at_or_below);
+  o.at_or_below_zero = __reduce_add_sync(all, zero);
+  o.at_or_below_c = __reduce_add_sync(all, at_c);
+  o.sum = defined > 0 ? sum : 0.0;
+  o.squares = __shfl_sync(all, squares, 0);
+  return o;
+}
+
+/// One warp per step: tally_of its bootstrap replicates.
+PROXYTASK_KERNEL void __launch_bounds__(32)
+    tally_kernel(double const* replicates, uint32_t count, step_stats const* stats,
+                 validity_rule rule, double c, replicate_tally* out) {
+  uint32_t const s = blockIdx.x;
+  step_stats const st = stats[s];
+  if (!rule.has_replicates(st)) return;
+  replicate_tally const t = tally_of(replicates + static_cast<uint64_t>(s) * count, count,
+                                     st.coefficient(rule.method), c);
+  if (threadIdx.x == 0) out[s] = t;
 }
 
 /// One thread per step: the jackknife moments of BCa's acceleration (the CPU's own function).
@@ -958,8 +1064,12 @@ struct selection {
       for (int i = 0; i < 4; ++i) rank[i] = ranks[s * 4 + i];
       return;
     }
-    if (!rule.has_replicates(stats[s])) return;
-    uint32_t const defined = tallies[s].defined;
+    if (rule.has_replicates(stats[s])) percentile_ranks(tallies[s].defined, rank);
+  }
+
+  /// The ranks of the percentile interval's order statistics among `defined` replicates.
+  __device__ void percentile_ranks(uint32_t defined, uint32_t (&rank)[4]) const {
+    for (uint32_t& r : rank) r = no_rank;
     if (defined == 0) return;
     double const levels[2] = {q_low, q_high};
     for (int i = 0; i < 2; ++i) {
@@ -1017,6 +1127,54 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   }
   if (t < 4)
     out[s * 4 + t] = rank[t] == no_rank ? quiet_nan() : key_traits<double>::value(prefix[t]);
+}
+
+/// The shared memory of summarize_in_block_kernel: the sort's, then the sorted keys.
+template <int Block, int Items>
+union summary_storage {
+  typename cub::BlockRadixSort<uint64_t, Block, Items>::TempStorage sort;
+  uint64_t sorted[Block * Items];
+};
+
+/// The percentile bootstrap's summary of steps of at most Block x Items resamples, in one block
+/// per step and one pass over the replicates: warp 0 tallies them (tally_of), the block sorts
+/// their order keys in shared memory (NaN last), and thread 0 reads the order statistics at the
+/// interval's ranks. It replaces tally_kernel and select_kernel's eight histogram passes, whose
+/// atomics collide when few distinct values fill 10,000 replicates.
+template <int Block, int Items>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    summarize_in_block_kernel(double const* replicates, uint32_t count, selection select, double c,
+                              replicate_tally* tallies, double* out) {
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  auto& st = *reinterpret_cast<summary_storage<Block, Items>*>(shared_bytes);
+  __shared__ replicate_tally tally;
+  uint32_t const s = blockIdx.x, t = threadIdx.x;
+  step_stats const stats = select.stats[s];
+  if (!select.rule.has_replicates(stats)) {  // the whole block
+    if (t < 4) out[s * 4 + t] = quiet_nan();
+    return;
+  }
+  double const* v = replicates + static_cast<uint64_t>(s) * count;
+  if (t < 32) {
+    replicate_tally const k = tally_of(v, count, stats.coefficient(select.rule.method), c);
+    if (t == 0) tally = k;
+  }
+  uint64_t keys[Items];
+  for (int j = 0; j < Items; ++j) {
+    uint32_t const i = t * Items + j;
+    keys[j] = i < count ? key_traits<double>::key(v[i]) : key_traits<double>::missing;
+  }
+  cub::BlockRadixSort<uint64_t, Block, Items>(st.sort).Sort(keys);
+  __syncthreads();  // the sort's storage becomes the sorted keys
+  for (int j = 0; j < Items; ++j) st.sorted[t * Items + j] = keys[j];
+  __syncthreads();
+  if (t != 0) return;
+  tallies[s] = tally;
+  uint32_t rank[4];
+  select.percentile_ranks(tally.defined, rank);
+  for (int q = 0; q < 4; ++q)
+    out[s * 4 + q] =
+        rank[q] == no_rank ? quiet_nan() : key_traits<double>::value(st.sorted[rank[q]]);
 }
 
 }  // namespace proxytask::stats::detail::gpu

@@ -10,6 +10,7 @@
 #include <proxytask/stats/bootstrap.hpp>
 #include <proxytask/stats/correlation.hpp>
 #include <proxytask/stats/detail/correlation_cpu.hpp>
+#include <proxytask/stats/detail/permutations.hpp>
 #include <proxytask/stats/detail/rank_math.hpp>
 #include <proxytask/stats/detail/step_ranks_cpu.hpp>
 #include <proxytask/stats/philox.hpp>
@@ -65,10 +66,26 @@ inline void pair_in_row_order(step_ranks const& s, std::span<std::uint32_t const
   for (std::uint32_t k = 0; k < s.n; ++k) y_of[s.draw_position[k]] = y_by_row[order[k]];
 }
 
+/// The p-value of the counts, by scipy.stats.permutation_test's rules: +1 in numerator and
+/// denominator for Monte Carlo, two-sided = twice the smaller tail, at most 1.
+inline permutation_summary summarize_permutations(permutation_counts const& k,
+                                                  hypothesis alternative) {
+  double const adjust = k.exact ? 0.0 : 1.0;
+  double const denominator = static_cast<double>(k.count) + adjust;
+  double const greater = (static_cast<double>(k.at_least) + adjust) / denominator;
+  double const less = (static_cast<double>(k.at_most) + adjust) / denominator;
+  permutation_summary out;
+  out.permutations = k.count;
+  out.exact = k.exact;
+  out.p_value = alternative == hypothesis::greater ? greater
+                : alternative == hypothesis::less  ? less
+                                                   : std::min(1.0, 2 * std::min(greater, less));
+  return out;
+}
+
 /// The permutation test of one step: the share of pairings of x with y (all n! of them when
-/// n <= 8, else `permutations` random ones, Fisher-Yates on Philox) whose statistic is at least
-/// as extreme as the observed one (scipy.stats.permutation_test's rules: +1 for Monte Carlo,
-/// two-sided = twice the smaller tail, at most 1).
+/// n <= exact_permutation_pairs, else `permutations` random ones, Fisher-Yates on Philox) whose
+/// statistic is at least as extreme as the observed one.
 inline permutation_summary permutation_test(step_ranks const& s, correlation method,
                                             hypothesis alternative, std::size_t permutations,
                                             std::uint64_t seed, std::uint32_t step,
@@ -79,38 +96,22 @@ inline permutation_summary permutation_test(step_ranks const& s, correlation met
   pair_in_row_order(s, y_by_row, order, w.y_of);
   std::int64_t const observed = permutation_statistic(s, method, w.y_of, w);
 
-  std::size_t at_least = 0, at_most = 0, count = 0;
-  auto tally = [&] {
+  permutation_counts k;
+  k.exact = s.n <= exact_permutation_pairs;
+  k.count = k.exact ? factorial(s.n) : permutations;
+  for (std::size_t r = 0; r < k.count; ++r) {
+    if (k.exact) {
+      nth_order(order.data(), s.n, static_cast<std::uint32_t>(r));
+    } else {
+      philox_stream draw(seed, step, static_cast<std::uint32_t>(r), draw_purpose::permutation);
+      shuffled_order(order.data(), s.n, draw);
+    }
     pair_in_row_order(s, y_by_row, order, w.y_of);
     std::int64_t const t = permutation_statistic(s, method, w.y_of, w);
-    at_least += t >= observed;
-    at_most += t <= observed;
-    ++count;
-  };
-  bool const exact = s.n <= 8;
-  if (exact) {
-    do tally();
-    while (std::next_permutation(order.begin(), order.end()));
-  } else {
-    for (std::size_t r = 0; r < permutations; ++r) {
-      philox_stream draw(seed, step, static_cast<std::uint32_t>(r), draw_purpose::permutation);
-      std::iota(order.begin(), order.end(), 0u);
-      for (std::uint32_t i = s.n - 1; i > 0; --i)
-        std::swap(order[i], order[uniform_index(draw(), i + 1)]);
-      tally();
-    }
+    k.at_least += t >= observed;
+    k.at_most += t <= observed;
   }
-  double const adjust = exact ? 0.0 : 1.0;
-  double const denominator = static_cast<double>(count) + adjust;
-  double const greater = (static_cast<double>(at_least) + adjust) / denominator;
-  double const less = (static_cast<double>(at_most) + adjust) / denominator;
-  permutation_summary out;
-  out.permutations = count;
-  out.exact = exact;
-  out.p_value = alternative == hypothesis::greater ? greater
-                : alternative == hypothesis::less  ? less
-                                                   : std::min(1.0, 2 * std::min(greater, less));
-  return out;
+  return summarize_permutations(k, alternative);
 }
 
 /// Steps are loaded a block at a time: the models x steps matrix is row-major, so one pass over

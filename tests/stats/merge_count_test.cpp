@@ -1,0 +1,137 @@
+// The pieces the GPU back-end shares with the CPU, run on the CPU: the merge-by-rank sort and
+// Kendall score (stats/detail/merge_count.hpp), element by element as a GPU block runs them level
+// by level, against std::stable_sort, the quadratic inversion count and the quadratic definition
+// of the score, on inputs with heavy ties; and the permutation test's pairings
+// (stats/detail/permutations.hpp).
+
+#include <proxytask/stats/detail/merge_count.hpp>
+#include <proxytask/stats/detail/permutations.hpp>
+
+#include <support/random_samples.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <set>
+#include <vector>
+
+namespace {
+
+namespace dt = proxytask::stats::detail;
+using proxytask::testing::random_sample;
+
+template <class Key>
+std::uint64_t quadratic_inversions(std::vector<Key> const& v) {
+  std::uint64_t count = 0;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    for (std::size_t j = i + 1; j < v.size(); ++j) count += v[j] < v[i];
+  return count;
+}
+
+TEST(MergeCount, SortsAndCountsStrictInversions) {
+  std::uint64_t seed = 1;
+  for (std::uint32_t const n : {0u, 1u, 2u, 3u, 5u, 8u, 9u, 17u, 64u, 100u, 1000u, 1025u}) {
+    for (int const levels : {0, 2, 7, 50}) {
+      auto const sample = random_sample(n, ++seed, levels);
+      std::vector<std::uint32_t> keys(n);
+      for (std::uint32_t i = 0; i < n; ++i)
+        keys[i] = static_cast<std::uint32_t>(levels > 0 ? sample[i] : (sample[i] + 8) * 1e6);
+      auto expected = keys;
+      std::stable_sort(expected.begin(), expected.end());
+      std::vector<std::uint32_t> a = keys, b(n);
+      std::uint64_t inversions = 0;
+      std::uint32_t const* sorted = dt::sort_by_merges(a.data(), b.data(), n, inversions);
+      EXPECT_TRUE(std::equal(expected.begin(), expected.end(), sorted))
+          << n << " keys, levels " << levels;
+      EXPECT_EQ(inversions, quadratic_inversions(keys)) << n << " keys, levels " << levels;
+    }
+  }
+}
+
+/// What the GPU's kendall_merge_kernel computes for one step, element by element: positions in x
+/// order (ties in input order) with their x group's first position and y group's first y-order
+/// index, then the two sorts.
+template <class Key>
+std::int64_t score_by_merges(std::vector<double> const& x, std::vector<double> const& y) {
+  auto const n = static_cast<std::uint32_t>(x.size());
+  std::vector<std::uint32_t> by_x(n), by_y(n), y_first(n), x_first(n);
+  std::iota(by_x.begin(), by_x.end(), 0u);
+  std::stable_sort(by_x.begin(), by_x.end(), [&](auto a, auto b) { return x[a] < x[b]; });
+  by_y = by_x;
+  std::stable_sort(by_y.begin(), by_y.end(), [&](auto a, auto b) { return y[a] < y[b]; });
+  for (std::uint32_t j = 0; j < n; ++j)
+    y_first[by_y[j]] = j > 0 && y[by_y[j - 1]] == y[by_y[j]] ? y_first[by_y[j - 1]] : j;
+  std::int64_t x_ties = 0, y_ties = 0;
+  for (std::uint32_t p = 0; p < n; ++p) {
+    x_first[p] = p > 0 && x[by_x[p - 1]] == x[by_x[p]] ? x_first[p - 1] : p;
+    x_ties += p - x_first[p];
+  }
+  for (std::uint32_t j = 0; j < n; ++j) y_ties += j - y_first[by_y[j]];
+
+  std::vector<Key> a(n), b(n);
+  for (std::uint32_t p = 0; p < n; ++p) a[p] = dt::xy_key<Key>(x_first[p], y_first[by_x[p]]);
+  std::uint64_t ignored = 0;
+  Key* sorted = dt::sort_by_merges(a.data(), b.data(), n, ignored);
+  Key* spare = sorted == a.data() ? b.data() : a.data();
+  std::int64_t xy_ties = 0;
+  for (std::uint32_t i = 0; i < n; ++i) xy_ties += dt::equal_keys_before(sorted, i);
+  for (std::uint32_t i = 0; i < n; ++i) sorted[i] = dt::y_of_key(sorted[i]);
+  std::uint64_t discordant = 0;
+  dt::sort_by_merges(sorted, spare, n, discordant);
+  std::int64_t const total = static_cast<std::int64_t>(n) * (n - 1) / 2;
+  return dt::score_of_counts(total, x_ties, y_ties, xy_ties, static_cast<std::int64_t>(discordant));
+}
+
+std::int64_t quadratic_score(std::vector<double> const& x, std::vector<double> const& y) {
+  std::int64_t score = 0;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    for (std::size_t j = i + 1; j < x.size(); ++j)
+      score += ((x[i] < x[j]) - (x[i] > x[j])) * ((y[i] < y[j]) - (y[i] > y[j]));
+  return score;
+}
+
+TEST(MergeCount, KendallScoreEqualsTheQuadraticDefinition) {
+  std::uint64_t seed = 100;
+  for (std::size_t const n : {1, 2, 3, 4, 10, 31, 33, 200, 1500}) {
+    for (int const levels : {0, 1, 2, 5, 40}) {
+      auto const x = random_sample(n, ++seed, levels);
+      auto const y = random_sample(n, ++seed, levels == 1 ? 3 : levels);
+      std::int64_t const expected = quadratic_score(x, y);
+      EXPECT_EQ(score_by_merges<std::uint32_t>(x, y), expected) << n << " pairs, levels " << levels;
+      EXPECT_EQ(score_by_merges<std::uint64_t>(x, y), expected) << n << " pairs, levels " << levels;
+    }
+  }
+}
+
+TEST(PermutationOrders, EnumeratesEveryPermutationOnce) {
+  for (std::uint32_t n = 1; n <= dt::exact_permutation_pairs; ++n) {
+    std::set<std::vector<std::uint32_t>> seen;
+    std::vector<std::uint32_t> order(n);
+    for (std::uint32_t r = 0; r < dt::factorial(n); ++r) {
+      dt::nth_order(order.data(), n, r);
+      auto sorted = order;
+      std::sort(sorted.begin(), sorted.end());
+      for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(sorted[i], i) << "n " << n << ", r " << r;
+      seen.insert(order);
+    }
+    EXPECT_EQ(seen.size(), dt::factorial(n)) << "n " << n;
+  }
+}
+
+TEST(PermutationOrders, ShufflesUniformlyFromPhilox) {
+  // Every value lands in every place about equally often over many replicates of 5 values.
+  std::uint32_t const n = 5, replicates = 50000;
+  std::vector<std::vector<std::uint32_t>> placed(n, std::vector<std::uint32_t>(n));
+  std::vector<std::uint32_t> order(n);
+  for (std::uint32_t r = 0; r < replicates; ++r) {
+    proxytask::stats::philox_stream draw(7, 3, r, proxytask::stats::draw_purpose::permutation);
+    dt::shuffled_order(order.data(), n, draw);
+    for (std::uint32_t i = 0; i < n; ++i) ++placed[order[i]][i];
+  }
+  for (auto const& value : placed)
+    for (std::uint32_t count : value) EXPECT_NEAR(count, replicates / n, 500);
+}
+
+}  // namespace
