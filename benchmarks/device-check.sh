@@ -148,11 +148,12 @@ if ((run_stats && built)); then
     head -80 || true
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   # Small tests only: both replicate paths (up to 32 models, and more), BCa and percentile, both
-  # coefficients, device data and empty inputs.
+  # coefficients (Kendall's merge sorts in shared memory), device data and empty inputs; memcheck
+  # also the segmented-sort path and the permutation tests.
   small='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule'
   small+=':CudaTest.AcceptsDeviceDataAndAStream'
   declare -A filters=(
-    [memcheck]="$small:CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.HandlesNoStepsAndNoModels"
+    [memcheck]="$small:CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.HandlesNoStepsAndNoModels:CudaTest.MatchesTheCpuOnPermutationTests"
     [racecheck]="$small")
   for tool in memcheck racecheck; do
     say "stats: compute-sanitizer --tool $tool (small tests)"
@@ -231,10 +232,19 @@ for label, args, peer, target, bench in cases:
     print(f"| {label} | {fmt(gpu)} | {fmt(cpu)} | {fmt(torch_ms)} | "
           f"{fmt(p.get('torch_with_ci_ms'))} | {fmt(p.get('torchmetrics_ms'))} | "
           f"{fmt(p.get('scipy_ms'))} | {fmt(ratio, 1)} | >= {target:g}x | {met} |")
-for label, args in [("Kendall tau-b 200 x 15625", "steps:200/models:15625/resamples:0"),
-                    ("Kendall bootstrap 100 x 10 x 10000", "steps:100/models:10/resamples:10000")]:
-    print(f"| {label} | {fmt(ms('BM_Kendall_Cuda/' + args))} | "
-          f"{fmt(ms('BM_Kendall_Cpu/' + args))} | - | - | - | - | - | - | - |")
+for label, bench, args in [
+        ("Kendall tau-b 200 x 15625", "BM_Kendall", "steps:200/models:15625/resamples:0"),
+        ("Kendall bootstrap 100 x 10 x 10000", "BM_Kendall", "steps:100/models:10/resamples:10000"),
+        ("Spearman permutations 100 x 10 x 10000", "BM_SpearmanPermutation",
+         "steps:100/models:10/permutations:10000"),
+        ("Spearman permutations 100 x 30 x 10000", "BM_SpearmanPermutation",
+         "steps:100/models:30/permutations:10000"),
+        ("Kendall permutations 100 x 10 x 10000", "BM_KendallPermutation",
+         "steps:100/models:10/permutations:10000"),
+        ("Kendall permutations 100 x 30 x 10000", "BM_KendallPermutation",
+         "steps:100/models:30/permutations:10000")]:
+    print(f"| {label} | {fmt(ms(bench + '_Cuda/' + args))} | "
+          f"{fmt(ms(bench + '_Cpu/' + args))} | - | - | - | - | - | - | - |")
 print()
 plain_rate = rate("BM_Spearman_Cuda/steps:200/models:15625/resamples:0")
 sort_rate = rate("BM_CubSegmentedSort/steps:200/models:15625")
@@ -262,7 +272,7 @@ for b in runs:
 losing = [w for w, wins in gpu_wins if not wins]
 above = min((w for w, wins in gpu_wins if wins and all(w > l for l in losing)), default=None)
 print(f"smallest measured work above which the GPU always wins: {above} "
-      f"(auto_min_work in the code: {1 << 16})")
+      f"(auto_min_work in the code: {1 << 12})")
 print()
 print("targets: " + ", ".join(f"{label}: {met}" for label, met in verdicts))
 PY

@@ -2,9 +2,10 @@
 // bare CUB segmented sort of the same keys (the practical ceiling of ranking: every step must be
 // sorted once), on benchmarks/support/gpu_inputs.hpp's matrices, which
 // benchmarks/peers/gpu_peers.py builds too (PyTorch, torchmetrics and scipy on the same inputs;
-// benchmarks/device-check.sh prints the table). Arguments: steps / models / bootstrap resamples;
-// the bootstrap benchmarks include their confidence intervals. GPU times are wall times of the
-// whole call on device data (sort, ranks, replicates, intervals, results copied to the host).
+// benchmarks/device-check.sh prints the table). Arguments: steps / models / bootstrap resamples
+// (or permutations); the bootstrap benchmarks include their confidence intervals. GPU times are
+// wall times of the whole call on device data (sort, ranks, replicates, intervals, results copied
+// to the host).
 //
 //   cmake --build build/device --target proxytask_stats_cuda_bench
 //   build/device/benchmarks/proxytask_stats_cuda_bench --benchmark_min_time=0.2s
@@ -28,11 +29,20 @@ namespace {
 namespace pt = proxytask;
 namespace st = proxytask::stats;
 
-st::over_steps_options options_for(benchmark::State const& state, st::correlation method,
-                                   st::interval_method interval) {
+/// A bootstrap of range(2) resamples with its interval (none for 0 resamples).
+st::over_steps_options bootstrap(benchmark::State const& state, st::correlation method,
+                                 st::interval_method interval) {
   st::over_steps_options o{.method = method,
                            .bootstrap_resamples = static_cast<std::size_t>(state.range(2)),
                            .interval = interval};
+  o.seed = 7;
+  return o;
+}
+
+/// A permutation test of range(2) pairings (exact for at most 8 models).
+st::over_steps_options permutation_test(benchmark::State const& state, st::correlation method) {
+  st::over_steps_options o{.method = method};
+  o.permutations = static_cast<std::size_t>(state.range(2));
   o.seed = 7;
   return o;
 }
@@ -48,7 +58,7 @@ void set_counters(benchmark::State& state) {
 /// The GPU on device data; Real = double for the steps too large for one block (more than
 /// 8,192 doubles: the segmented-sort path).
 template <class Real = float>
-void run_cuda(benchmark::State& state, st::correlation method, st::interval_method interval) {
+void run_cuda(benchmark::State& state, st::over_steps_options const& o) {
   auto const steps = static_cast<std::size_t>(state.range(0));
   auto const models = static_cast<std::size_t>(state.range(1));
   if (!pt::backend::cuda_device_count()) {
@@ -66,7 +76,6 @@ void run_cuda(benchmark::State& state, st::correlation method, st::interval_meth
              cudaMemcpyHostToDevice);
   cudaStream_t stream = nullptr;
   cudaStreamCreate(&stream);
-  auto const o = options_for(state, method, interval);
   pt::device_matrix_view<Real const> const view(scores.data(), models, steps);
   auto const first = st::correlate_over_steps(pt::backend::cuda.on(stream), view, reference.view(),
                                               o);  // warm-up and buffers
@@ -82,12 +91,10 @@ void run_cuda(benchmark::State& state, st::correlation method, st::interval_meth
   set_counters(state);
 }
 
-void run_cpu(benchmark::State& state, st::correlation method, st::interval_method interval,
-             unsigned threads = 0) {
+void run_cpu(benchmark::State& state, st::over_steps_options const& o, unsigned threads = 0) {
   auto const steps = static_cast<std::size_t>(state.range(0));
   auto const models = static_cast<std::size_t>(state.range(1));
   auto const p = pt::bench::make_gpu_problem(steps, models);
-  auto const o = options_for(state, method, interval);
   pt::host_matrix_view<float const> const view(p.scores.data(), models, steps);
   for (auto _ : state) {
     auto r = st::correlate_over_steps(pt::backend::cpu.with_threads(threads), view,
@@ -97,30 +104,47 @@ void run_cpu(benchmark::State& state, st::correlation method, st::interval_metho
   set_counters(state);
 }
 
+constexpr auto spearman = st::correlation::spearman;
+constexpr auto kendall = st::correlation::kendall_tau_b;
+constexpr auto percentile = st::interval_method::percentile;
+constexpr auto bca = st::interval_method::bca;
+
 void BM_Spearman_Cuda(benchmark::State& state) {
-  run_cuda(state, st::correlation::spearman, st::interval_method::percentile);
+  run_cuda(state, bootstrap(state, spearman, percentile));
 }
 void BM_SpearmanDouble_Cuda(benchmark::State& state) {
-  run_cuda<double>(state, st::correlation::spearman, st::interval_method::percentile);
+  run_cuda<double>(state, bootstrap(state, spearman, percentile));
 }
 void BM_Spearman_Cpu(benchmark::State& state) {
-  run_cpu(state, st::correlation::spearman, st::interval_method::percentile);
+  run_cpu(state, bootstrap(state, spearman, percentile));
 }
 /// One CPU thread: backend::auto_'s CPU side for small problems (no thread pool to start).
 void BM_Spearman_Cpu1(benchmark::State& state) {
-  run_cpu(state, st::correlation::spearman, st::interval_method::percentile, 1);
+  run_cpu(state, bootstrap(state, spearman, percentile), 1);
 }
 void BM_SpearmanBca_Cuda(benchmark::State& state) {
-  run_cuda(state, st::correlation::spearman, st::interval_method::bca);
+  run_cuda(state, bootstrap(state, spearman, bca));
 }
 void BM_SpearmanBca_Cpu(benchmark::State& state) {
-  run_cpu(state, st::correlation::spearman, st::interval_method::bca);
+  run_cpu(state, bootstrap(state, spearman, bca));
 }
 void BM_Kendall_Cuda(benchmark::State& state) {
-  run_cuda(state, st::correlation::kendall_tau_b, st::interval_method::percentile);
+  run_cuda(state, bootstrap(state, kendall, percentile));
 }
 void BM_Kendall_Cpu(benchmark::State& state) {
-  run_cpu(state, st::correlation::kendall_tau_b, st::interval_method::percentile);
+  run_cpu(state, bootstrap(state, kendall, percentile));
+}
+void BM_SpearmanPermutation_Cuda(benchmark::State& state) {
+  run_cuda(state, permutation_test(state, spearman));
+}
+void BM_SpearmanPermutation_Cpu(benchmark::State& state) {
+  run_cpu(state, permutation_test(state, spearman));
+}
+void BM_KendallPermutation_Cuda(benchmark::State& state) {
+  run_cuda(state, permutation_test(state, kendall));
+}
+void BM_KendallPermutation_Cpu(benchmark::State& state) {
+  run_cpu(state, permutation_test(state, kendall));
 }
 
 /// The issue's sizes: plain Spearman over 200 steps x 15,625 models; bootstraps (steps, models,
@@ -154,6 +178,10 @@ void bca_sizes(benchmark::internal::Benchmark* b) {
 void kendall_sizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"steps", "models", "resamples"})->Args({200, 15625, 0})->Args({100, 10, 10000});
 }
+/// Permutation tests: the controller's 10 and 30 models, 10,000 pairings per step.
+void permutation_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models", "permutations"})->Args({100, 10, 10000})->Args({100, 30, 10000});
+}
 /// The segmented-sort path: doubles above one block.
 void double_sizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"steps", "models", "resamples"})->Args({200, 15625, 0});
@@ -170,6 +198,10 @@ PROXYTASK_CALL_BENCHMARK(BM_SpearmanBca_Cuda, bca_sizes);
 PROXYTASK_CALL_BENCHMARK(BM_SpearmanBca_Cpu, bca_sizes);
 PROXYTASK_CALL_BENCHMARK(BM_Kendall_Cuda, kendall_sizes);
 PROXYTASK_CALL_BENCHMARK(BM_Kendall_Cpu, kendall_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_SpearmanPermutation_Cuda, permutation_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_SpearmanPermutation_Cpu, permutation_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_KendallPermutation_Cuda, permutation_sizes);
+PROXYTASK_CALL_BENCHMARK(BM_KendallPermutation_Cpu, permutation_sizes);
 
 /// The order key of a float (the sort keys of the GPU back-end), on the host.
 std::uint32_t order_key(float v) {
