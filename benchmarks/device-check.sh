@@ -149,12 +149,12 @@ if ((run_stats && built)); then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   # Small tests only: both replicate paths (up to 32 models, and more), BCa and percentile, both
   # coefficients (Kendall's merge sorts in shared memory), device data and empty inputs; memcheck
-  # also the segmented-sort path and the permutation tests.
+  # also the segmented-sort path, the permutation tests and every resample tier.
   small='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule'
   small+=':CudaTest.AcceptsDeviceDataAndAStream'
-  declare -A filters=(
-    [memcheck]="$small:CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.HandlesNoStepsAndNoModels:CudaTest.MatchesTheCpuOnPermutationTests"
-    [racecheck]="$small")
+  more=':CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.HandlesNoStepsAndNoModels'
+  more+=':CudaTest.MatchesTheCpuOnPermutationTests:CudaTest.MatchesTheCpuAtEveryResampleTier'
+  declare -A filters=([memcheck]="$small$more" [racecheck]="$small")
   for tool in memcheck racecheck; do
     say "stats: compute-sanitizer --tool $tool (small tests)"
     part "compute-sanitizer $tool" timeout 120 "$sanitizer" --tool "$tool" --error-exitcode 1 \

@@ -192,6 +192,24 @@ TEST_F(CudaTest, MatchesTheCpuAtNasBenchScale) {
   }
 }
 
+TEST_F(CudaTest, MatchesTheCpuAtEveryResampleTier) {
+  // The bootstrap summary sorts up to 1,024 and up to 10,240 resamples in one block; above that
+  // it takes the tally and radix-selection kernels. Percentile and BCa at each edge.
+  std::size_t const models = 20, steps = 3;
+  auto const scores = random_sample(models * steps, 71, 8, 0.05);
+  auto const reference = random_sample(models, 72, 0, 0.0);
+  for (std::size_t const resamples : {1024, 1025, 10240, 10241, 12000}) {
+    for (auto interval : {st::interval_method::percentile, st::interval_method::bca}) {
+      st::over_steps_options o{.method = st::correlation::spearman,
+                               .bootstrap_resamples = resamples,
+                               .interval = interval};
+      o.seed = 9;
+      o.threshold = 0.3;
+      expect_gpu_matches_cpu(scores, models, steps, reference, o, name(o));
+    }
+  }
+}
+
 TEST_F(CudaTest, MatchesTheCpuAboveOneBlock) {
   // More models than one block sorts (8,192 doubles): the segmented-sort path, after calls with
   // fewer models (its buffers grow), for each kind of call.

@@ -288,22 +288,22 @@ inline result<void> launch_kendall_scores(cudaStream_t stream, std::size_t rows,
   return launch_kendall_merges<std::uint64_t>(stream, rows, steps, arrays, ws);
 }
 
-/// At most this many resamples per step: the percentile summary sorts them in one block
+/// At most this many resamples per step: the bootstrap summary sorts them in one block
 /// (summarize_in_block_kernel); more go through tally_kernel and select_kernel.
 inline constexpr std::size_t in_block_resamples = 512 * 20;
 
 /// Launches summarize_in_block_kernel in the smallest tier that holds `count` resamples.
 inline result<void> launch_in_block_summary(cudaStream_t stream, std::uint32_t count,
                                             std::uint32_t steps, selection const& select, double c,
-                                            workspace& ws) {
-  double const* replicates = ws.replicates.data();
+                                            bool sorted_back, workspace& ws) {
+  double* const replicates = ws.replicates.data();
   double* const out = ws.order_statistics.data();
   if (count <= 128 * 8)
     return launch(summarize_in_block_kernel<128, 8>, steps, 128, sizeof(summary_storage<128, 8>),
-                  stream, replicates, count, select, c, ws.tallies.data(), out);
+                  stream, replicates, count, select, c, sorted_back, ws.tallies.data(), out);
   static_assert(in_block_resamples == 512 * 20);
   return launch(summarize_in_block_kernel<512, 20>, steps, 512, sizeof(summary_storage<512, 20>),
-                stream, replicates, count, select, c, ws.tallies.data(), out);
+                stream, replicates, count, select, c, sorted_back, ws.tallies.data(), out);
 }
 
 /// The permutation tests of every step (permutation_kernel; at most small_step_pairs models):
@@ -437,8 +437,9 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
     double const c = options.threshold.value_or(0.0);
     // The percentile interval's levels are fixed: its order statistics need no round trip.
     selection const select{nullptr, ws.tallies.data(), ws.stats.data(), rule, alpha, 1.0 - alpha};
-    if (!bca && resamples <= in_block_resamples) {
-      if (auto const r = launch_in_block_summary(stream, count, s32, select, c, ws); !r)
+    bool const in_block_summary = resamples <= in_block_resamples;
+    if (in_block_summary) {
+      if (auto const r = launch_in_block_summary(stream, count, s32, select, c, bca, ws); !r)
         return r.error();
     } else {
       tally_kernel<<<s32, 32, 0, stream>>>(ws.replicates.data(), count, ws.stats.data(), rule, c,
@@ -455,7 +456,7 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
       jackknife_moments_kernel<<<blocks_for(steps, 128), 128, 0, stream>>>(
           ws.jackknife.data(), n, s32, ws.stats.data(), rule, ws.moments.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());
-    } else if (resamples > in_block_resamples) {
+    } else if (!in_block_summary) {
       select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(), count, select,
                                                       ws.order_statistics.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());
@@ -557,10 +558,16 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   if (auto const r = ws.ranks.resize(4 * steps, stream); !r) return r.error();
   PROXYTASK_CUDA_TRY(cudaMemcpyAsync(ws.ranks.data(), ranks.data(), ranks.size() * sizeof(ranks[0]),
                                      cudaMemcpyHostToDevice, stream));
-  selection const select{ws.ranks.data()};
-  select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(),
-                                                  static_cast<std::uint32_t>(resamples), select,
-                                                  ws.order_statistics.data());
+  if (resamples <= in_block_resamples) {  // the replicates are sorted per step
+    gather_sorted_kernel<<<blocks_for(4 * steps, 256), 256, 0, stream>>>(
+        ws.replicates.data(), static_cast<std::uint32_t>(resamples), ws.ranks.data(), s32,
+        ws.order_statistics.data());
+  } else {
+    selection const select{ws.ranks.data()};
+    select_kernel<block><<<s32, block, 0, stream>>>(ws.replicates.data(),
+                                                    static_cast<std::uint32_t>(resamples), select,
+                                                    ws.order_statistics.data());
+  }
   PROXYTASK_CUDA_TRY(cudaGetLastError());
   if (auto const r = download(order, ws.order_statistics, 4 * steps, stream); !r) return r.error();
   PROXYTASK_CUDA_TRY(cudaStreamSynchronize(stream));

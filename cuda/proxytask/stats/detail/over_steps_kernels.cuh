@@ -1136,15 +1136,17 @@ union summary_storage {
   uint64_t sorted[Block * Items];
 };
 
-/// The percentile bootstrap's summary of steps of at most Block x Items resamples, in one block
-/// per step and one pass over the replicates: warp 0 tallies them (tally_of), the block sorts
-/// their order keys in shared memory (NaN last), and thread 0 reads the order statistics at the
-/// interval's ranks. It replaces tally_kernel and select_kernel's eight histogram passes, whose
-/// atomics collide when few distinct values fill 10,000 replicates.
+/// The bootstrap's summary of steps of at most Block x Items resamples, in one block per step
+/// and one pass over the replicates: warp 0 tallies them (tally_of), the block sorts their order
+/// keys in shared memory (NaN last), and thread 0 reads the order statistics at the percentile
+/// interval's ranks into `out`. With `sorted_back` (BCa, whose ranks come from the host later),
+/// the sorted values also replace the step's replicates, for gather_sorted_kernel. It replaces
+/// tally_kernel and select_kernel's eight histogram passes, whose atomics collide when few
+/// distinct values fill 10,000 replicates.
 template <int Block, int Items>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
-    summarize_in_block_kernel(double const* replicates, uint32_t count, selection select, double c,
-                              replicate_tally* tallies, double* out) {
+    summarize_in_block_kernel(double* replicates, uint32_t count, selection select, double c,
+                              bool sorted_back, replicate_tally* tallies, double* out) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
   auto& st = *reinterpret_cast<summary_storage<Block, Items>*>(shared_bytes);
   __shared__ replicate_tally tally;
@@ -1154,7 +1156,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     if (t < 4) out[s * 4 + t] = quiet_nan();
     return;
   }
-  double const* v = replicates + static_cast<uint64_t>(s) * count;
+  double* const v = replicates + static_cast<uint64_t>(s) * count;
   if (t < 32) {
     replicate_tally const k = tally_of(v, count, stats.coefficient(select.rule.method), c);
     if (t == 0) tally = k;
@@ -1164,9 +1166,14 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     uint32_t const i = t * Items + j;
     keys[j] = i < count ? key_traits<double>::key(v[i]) : key_traits<double>::missing;
   }
+  // The sort's barriers also order warp 0's reads of the replicates before the writes below.
   cub::BlockRadixSort<uint64_t, Block, Items>(st.sort).Sort(keys);
   __syncthreads();  // the sort's storage becomes the sorted keys
-  for (int j = 0; j < Items; ++j) st.sorted[t * Items + j] = keys[j];
+  for (int j = 0; j < Items; ++j) {
+    uint32_t const i = t * Items + j;
+    st.sorted[i] = keys[j];
+    if (sorted_back && i < count) v[i] = key_traits<double>::value(keys[j]);
+  }
   __syncthreads();
   if (t != 0) return;
   tallies[s] = tally;
@@ -1175,6 +1182,16 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   for (int q = 0; q < 4; ++q)
     out[s * 4 + q] =
         rank[q] == no_rank ? quiet_nan() : key_traits<double>::value(st.sorted[rank[q]]);
+}
+
+/// The order statistics at the host's ranks (4 per step, no_rank: none) from replicates that
+/// summarize_in_block_kernel sorted back: one thread each.
+PROXYTASK_KERNEL void gather_sorted_kernel(double const* sorted, uint32_t count,
+                                           uint32_t const* ranks, uint32_t steps, double* out) {
+  uint32_t const i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= 4 * steps) return;
+  uint32_t const r = ranks[i];
+  out[i] = r == no_rank ? quiet_nan() : sorted[static_cast<uint64_t>(i / 4) * count + r];
 }
 
 }  // namespace proxytask::stats::detail::gpu
