@@ -235,6 +235,7 @@ for label, args, peer, target, bench in cases:
 for label, bench, args in [
         ("Kendall tau-b 200 x 15625", "BM_Kendall", "steps:200/models:15625/resamples:0"),
         ("Kendall bootstrap 100 x 10 x 10000", "BM_Kendall", "steps:100/models:10/resamples:10000"),
+        ("Kendall bootstrap 200 x 1000 x 1000", "BM_Kendall", "steps:200/models:1000/resamples:1000"),
         ("Spearman permutations 100 x 10 x 10000", "BM_SpearmanPermutation",
          "steps:100/models:10/permutations:10000"),
         ("Spearman permutations 100 x 30 x 10000", "BM_SpearmanPermutation",

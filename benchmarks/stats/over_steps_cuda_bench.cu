@@ -174,9 +174,12 @@ void crossover_sizes(benchmark::internal::Benchmark* b) {
 void bca_sizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"steps", "models", "resamples"})->Args({100, 10, 10000})->Args({200, 1000, 1000});
 }
-/// Kendall: NAS-Bench scale plain, and the small bootstrap.
+/// Kendall: NAS-Bench scale plain, and two bootstraps.
 void kendall_sizes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"steps", "models", "resamples"})->Args({200, 15625, 0})->Args({100, 10, 10000});
+  b->ArgNames({"steps", "models", "resamples"})
+      ->Args({200, 15625, 0})
+      ->Args({100, 10, 10000})
+      ->Args({200, 1000, 1000});
 }
 /// Permutation tests: the controller's 10 and 30 models, 10,000 pairings per step.
 void permutation_sizes(benchmark::internal::Benchmark* b) {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -102,6 +103,24 @@ TEST(MergeCount, KendallScoreEqualsTheQuadraticDefinition) {
       EXPECT_EQ(score_by_merges<std::uint32_t>(x, y), expected) << n << " pairs, levels " << levels;
       EXPECT_EQ(score_by_merges<std::uint64_t>(x, y), expected) << n << " pairs, levels " << levels;
     }
+  }
+}
+
+TEST(MergeCount, KendallScoreOfAResampleEqualsTheQuadraticDefinition) {
+  // A bootstrap replicate sorts its draws: pairs drawn several times are copies, tied on both
+  // sides with each other.
+  std::mt19937 gen(5);
+  for (std::size_t const n : {2, 5, 33, 300}) {
+    auto const x = random_sample(n, n, 7);
+    auto const y = random_sample(n, n + 1, 0);
+    std::uniform_int_distribution<std::size_t> pick(0, n - 1);
+    std::vector<double> rx(n), ry(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t const j = pick(gen);
+      rx[i] = x[j];
+      ry[i] = y[j];
+    }
+    EXPECT_EQ(score_by_merges<std::uint32_t>(rx, ry), quadratic_score(rx, ry)) << n << " draws";
   }
 }
 

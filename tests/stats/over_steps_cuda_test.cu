@@ -83,13 +83,11 @@ std::string name(st::over_steps_options const& o) {
 }
 
 /// The option sets every input is checked with.
-std::vector<st::over_steps_options> option_sets(std::size_t models, std::size_t resamples) {
+std::vector<st::over_steps_options> option_sets(std::size_t resamples) {
   std::vector<st::over_steps_options> sets;
   for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
     st::over_steps_options o{.method = method, .min_valid_pairs = 2, .min_valid_fraction = 0.0};
     sets.push_back(o);
-    // Kendall replicates are O(n^2) each above 32 pairs on the GPU: keep those inputs small.
-    if (method == st::correlation::kendall_tau_b && models > 300) continue;
     o.bootstrap_resamples = resamples;
     o.seed = 20261127;
     o.threshold = method == st::correlation::spearman ? 0.84 : 0.65;
@@ -106,7 +104,7 @@ TEST_F(CudaTest, MatchesTheCpuOnThePublicVectors) {
   auto const cases = pt::testing::public_pair_cases();
   ASSERT_GT(cases.size(), 100u);
   for (auto const& c : cases) {
-    for (auto const& o : option_sets(c.x.size(), 500))
+    for (auto const& o : option_sets(500))
       expect_gpu_matches_cpu(c.x, c.x.size(), 1, c.y, o, c.id + ", " + name(o));
   }
 }
@@ -117,7 +115,7 @@ TEST_F(CudaTest, MatchesTheCpuOnFewModels) {
     std::size_t const steps = 5;
     auto const scores = random_sample(models * steps, models, 5, 0.1);
     auto const reference = random_sample(models, models + 100, 4, 0.0);
-    for (auto const& o : option_sets(models, 100))
+    for (auto const& o : option_sets(100))
       expect_gpu_matches_cpu(scores, models, steps, reference, o,
                              std::to_string(models) + " models, " + name(o));
   }
@@ -135,7 +133,7 @@ TEST_F(CudaTest, MatchesTheCpuOnRandomInputsWithTiesAndNaNs) {
           std::string const input = std::to_string(models) + " models x " + std::to_string(steps) +
                                     " steps, levels " + std::to_string(levels) + ", missing " +
                                     std::to_string(missing);
-          for (auto const& o : option_sets(models, models >= 1000 ? 100 : 300))
+          for (auto const& o : option_sets(models >= 1000 ? 100 : 300))
             expect_gpu_matches_cpu(scores, models, steps, reference, o, input + ", " + name(o));
           if (HasFailure()) return;  // one input's report is enough
         }
@@ -217,7 +215,7 @@ TEST_F(CudaTest, MatchesTheCpuAboveOneBlock) {
   for (std::size_t const models : {100, 8193}) {
     auto const scores = random_sample(models * 3, 51, 50, 0.05);
     auto const reference = random_sample(models, 52, 40, 0.05);
-    for (auto const& o : option_sets(models, 20)) {
+    for (auto const& o : option_sets(20)) {
       if (o.bootstrap_resamples > 0 && o.interval == st::interval_method::bca) continue;
       expect_gpu_matches_cpu(scores, models, 3, reference, o,
                              std::to_string(models) + " models, " + name(o));

@@ -13,9 +13,8 @@
 /// Permutation tests run on the device for up to 32 models (one thread per pairing, the CPU's
 /// pairings: all n! up to 8 pairs, else the same Philox shuffles); with more models such calls
 /// are answered by the CPU back-end, on the data copied back when it is device data (at that
-/// size the asymptotic p-value says the same). Kendall's concordance score is O(n log^2 n) per
-/// step on the device (merge sorts), but O(n^2) per bootstrap replicate above 32 pairs:
-/// backend::auto_ keeps Kendall bootstraps of more than 32 models on the CPU.
+/// size the asymptotic p-value says the same). Kendall's concordance score is O(n log^2 n) work
+/// per step and per replicate on the device (merge sorts).
 
 #include <proxytask/core/backend.cuh>
 #include <proxytask/core/matrix_view.cuh>
@@ -73,15 +72,15 @@ result<step_table> correlate_over_steps(backend::cuda_t policy,
 /// correlate_over_steps on the GPU when there is one and the work is large enough to gain from it
 /// (detail::gpu::auto_min_work, measured); else on one CPU thread for small work (a thread pool
 /// costs more than it saves there), or on every CPU thread when there is no device, the device
-/// has no memory for it, or the GPU back-end does the call poorly (permutation tests or Kendall
-/// bootstraps of more than 32 models).
+/// has no memory for it, or the call has permutation tests of more than 32 models (which the
+/// CUDA overloads hand to the CPU back-end anyway).
 template <class Real>
 result<step_table> correlate_over_steps(backend::auto_t, host_matrix_view<Real const> scores,
                                         std::type_identity_t<std::span<Real const>> reference,
                                         over_steps_options const& options = {}) {
   if (detail::gpu::small_work(scores.rows(), scores.cols(), options))
     return correlate_over_steps(backend::cpu, scores, reference, options);
-  if (detail::gpu::gpu_suited(scores.rows(), options) && backend::cuda_device_count()) {
+  if (detail::gpu::permutations_on_device(scores.rows(), options) && backend::cuda_device_count()) {
     auto on_gpu = correlate_over_steps(backend::cuda, scores, reference, options);
     if (on_gpu || (on_gpu.error().code != errc::device_unavailable &&
                    on_gpu.error().code != errc::resource_exhausted))

@@ -74,6 +74,35 @@ inline unsigned blocks_for(std::size_t n, unsigned block) {
   return static_cast<unsigned>((n + block - 1) / block);
 }
 
+/// Launches block_replicates_kernel with its scratch in shared memory when it fits in 40 KiB,
+/// else in the workspace.
+template <class Key>
+result<void> launch_block_replicates(replicate_args args, std::size_t steps, workspace& ws,
+                                     cudaStream_t stream) {
+  constexpr int block = 256;
+  int device = 0, processors = 0;
+  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
+  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
+  // Enough blocks for 8 per multiprocessor, each taking every gridDim.y-th replicate of its step.
+  std::size_t const per_step = std::clamp<std::size_t>(
+      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
+      std::min<std::size_t>(args.count, 65535));
+  bool const kendall = args.rule.method == correlation::kendall_tau_b;
+  std::size_t const scratch_words = replicate_scratch_words(args.rows, kendall ? sizeof(Key) : 0);
+  std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
+  bool const in_shared = shared_bytes <= 40 * 1024;
+  if (!in_shared) {
+    if (auto const r = ws.scratch.resize(scratch_words * steps * per_step, stream); !r)
+      return r.error();
+    args.scratch = ws.scratch.data();
+  }
+  dim3 const grid(static_cast<unsigned>(steps), static_cast<unsigned>(per_step));
+  block_replicates_kernel<block, Key>
+      <<<grid, block, in_shared ? shared_bytes : 0, stream>>>(args, in_shared);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
 /// Launches the replicate kernel for the steps' sizes: one thread per replicate when every step
 /// has at most small_step_pairs pairs, else one block per replicate.
 inline result<void> launch_replicates(replicate_args args, std::size_t steps, workspace& ws,
@@ -85,27 +114,10 @@ inline result<void> launch_replicates(replicate_args args, std::size_t steps, wo
     PROXYTASK_CUDA_TRY(cudaGetLastError());
     return {};
   }
-  constexpr int block = 256;
-  int device = 0, processors = 0;
-  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
-  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
-  // Enough blocks for 8 per multiprocessor, each taking every gridDim.y-th replicate of its step.
-  std::size_t const per_step = std::clamp<std::size_t>(
-      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
-      std::min<std::size_t>(args.count, 65535));
-  std::size_t const scratch_words = 3 * (std::size_t{args.rows} + 1);
-  std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
-  bool const in_shared = shared_bytes <= 40 * 1024;
-  if (!in_shared) {
-    if (auto const r = ws.scratch.resize(scratch_words * steps * per_step, stream); !r)
-      return r.error();
-    args.scratch = ws.scratch.data();
-  }
-  dim3 const grid(static_cast<unsigned>(steps), static_cast<unsigned>(per_step));
-  block_replicates_kernel<block>
-      <<<grid, block, in_shared ? shared_bytes : 0, stream>>>(args, in_shared);
-  PROXYTASK_CUDA_TRY(cudaGetLastError());
-  return {};
+  // Kendall's draws need keys of their x and y groups (16 bits each while rows < 65,536).
+  if (args.rule.method == correlation::kendall_tau_b && args.rows >= (1u << 16))
+    return launch_block_replicates<std::uint64_t>(args, steps, ws, stream);
+  return launch_block_replicates<std::uint32_t>(args, steps, ws, stream);
 }
 
 /// The interval bound of one quantile level from the order statistics the device selected.
@@ -621,13 +633,6 @@ inline bool small_work(std::size_t rows, std::size_t steps, over_steps_options c
 /// Whether the device runs the call's permutation tests, if any: up to small_step_pairs models.
 inline bool permutations_on_device(std::size_t rows, over_steps_options const& o) {
   return o.permutations == 0 || rows <= small_step_pairs;
-}
-
-/// Whether the GPU back-end does this call well: it hands permutation tests of more than
-/// small_step_pairs models to the CPU, and its Kendall replicates are O(n^2) each above that.
-inline bool gpu_suited(std::size_t rows, over_steps_options const& o) {
-  return permutations_on_device(rows, o) && !(o.method == correlation::kendall_tau_b &&
-                                              o.bootstrap_resamples > 0 && rows > small_step_pairs);
 }
 
 }  // namespace proxytask::stats::detail::gpu

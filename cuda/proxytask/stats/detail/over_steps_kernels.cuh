@@ -559,10 +559,42 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   store_step<Block>(st.temp.rank.reduce, part, valid_pairs, present, median, a.stats[s]);
 }
 
-/// Kendall's concordant - discordant of each step, by the two merge sorts of
-/// stats/detail/merge_count.hpp, a level at a time: one block per step, its 2 n keys in dynamic
-/// shared memory, or in `scratch` (2 rows keys per step) when they do not fit there. Key is
-/// uint32_t while the groups fit 16 bits (rows < 65,536), else uint64_t. O(n log^2 n / Block).
+/// Kendall's (pairs tied on both sides) - 2 (discordant pairs) of the n xy_keys in a (positions in
+/// x order), by the two merge sorts of stats/detail/merge_count.hpp, a level at a time; b has
+/// room for n more keys, and both are overwritten. The whole block calls it; it returns this
+/// thread's part of the quantity (their sum over the block is it), from which the score is
+/// total - x_ties - y_ties + it.
+template <int Block, class Key>
+__device__ int64_t kendall_merge_part(Key* a, Key* b, uint32_t n) {
+  uint32_t const t = threadIdx.x;
+  // 1. Sort by (x group, y group): each x tie group in y order.
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = t; i < n; i += Block) merge_element(a, b, n, width, i);
+    __syncthreads();
+    Key* const swap = a;
+    a = b;
+    b = swap;
+  }
+  int64_t part = 0;
+  for (uint32_t i = t; i < n; i += Block) part += equal_keys_before(a, i);
+  __syncthreads();  // every read of the sorted keys is done: now keep their y groups only
+  for (uint32_t i = t; i < n; i += Block) a[i] = y_of_key(a[i]);
+  __syncthreads();
+  // 2. The strict inversions of the y groups in that order: the discordant pairs.
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = t; i < n; i += Block) part -= 2 * int64_t{merge_element(a, b, n, width, i)};
+    __syncthreads();
+    Key* const swap = a;
+    a = b;
+    b = swap;
+  }
+  return part;
+}
+
+/// Kendall's concordant - discordant of each step (kendall_merge_part): one block per step, its
+/// 2 n keys in dynamic shared memory, or in `scratch` (2 rows keys per step) when they do not fit
+/// there. Key is uint32_t while the groups fit 16 bits (rows < 65,536), else uint64_t.
+/// O(n log^2 n / Block).
 template <class Key, int Block>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
     kendall_merge_kernel(uint32_t rows, step_arrays arrays, step_stats* stats, Key* scratch) {
@@ -572,40 +604,15 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   uint32_t const s = blockIdx.x, t = threadIdx.x;
   uint64_t const base = static_cast<uint64_t>(s) * rows;
   uint32_t const n = stats[s].valid;
-  Key* a = scratch != nullptr ? scratch + 2 * base : reinterpret_cast<Key*>(shared_bytes);
-  Key* b = a + rows;
+  Key* const a = scratch != nullptr ? scratch + 2 * base : reinterpret_cast<Key*>(shared_bytes);
   for (uint32_t p = t; p < n; p += Block)
     a[p] = xy_key<Key>(arrays.x_lo[base + p], arrays.y_lo[base + p]);
   __syncthreads();
-  // 1. Sort by (x group, y group): each x tie group in y order.
-  for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = t; i < n; i += Block) merge_element(a, b, n, width, i);
-    __syncthreads();
-    Key* const swap = a;
-    a = b;
-    b = swap;
-  }
-  int64_t both_tied = 0;
-  for (uint32_t i = t; i < n; i += Block) both_tied += equal_keys_before(a, i);
-  __syncthreads();  // every read of the sorted keys is done: now keep their y groups only
-  for (uint32_t i = t; i < n; i += Block) a[i] = y_of_key(a[i]);
-  __syncthreads();
-  // 2. The strict inversions of the y groups in that order: the discordant pairs.
-  int64_t discordant = 0;
-  for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = t; i < n; i += Block) discordant += merge_element(a, b, n, width, i);
-    __syncthreads();
-    Key* const swap = a;
-    a = b;
-    b = swap;
-  }
-  both_tied = reduce_t(temp).Sum(both_tied);
-  __syncthreads();
-  discordant = reduce_t(temp).Sum(discordant);
+  int64_t const part = reduce_t(temp).Sum(kendall_merge_part<Block>(a, a + rows, n));
   if (t != 0) return;
   step_stats& st = stats[s];
   int64_t const total = static_cast<int64_t>(n) * (n - 1) / 2;
-  st.score = score_of_counts(total, st.x_ties2 / 2, st.y_ties2 / 2, both_tied, discordant);
+  st.score = total - st.x_ties2 / 2 - st.y_ties2 / 2 + part;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,8 +633,16 @@ struct replicate_args {
   uint32_t count;  ///< replicates per step (jackknife: rows; those past the step's pairs skip)
   uint64_t seed;
   double* out;        ///< count per step, at s * count
-  uint32_t* scratch;  ///< global scratch of the block path (3 (rows + 1) per block)
+  uint32_t* scratch;  ///< global scratch of the block path (replicate_scratch_words per block)
 };
+
+/// The scratch of one block of block_replicates_kernel, in 32-bit words: the weights and their two
+/// prefix sums (rows + 1 each), then, for Kendall, two arrays of rows keys of key_bytes each
+/// (8-byte aligned).
+PROXYTASK_HD constexpr uint64_t replicate_scratch_words(uint32_t rows, uint32_t key_bytes) {
+  uint64_t const sums = 3 * (uint64_t{rows} + 1);
+  return sums + sums % 2 + 2 * uint64_t{rows} * key_bytes / 4;
+}
 
 /// Per-thread arrays in shared memory: element i of thread t at base[i * Block + t], so that the
 /// lanes of a warp hit distinct banks whatever index each one uses (the random increments of a
@@ -846,7 +861,7 @@ struct three_sums {
 /// gridDim.y-th), the weights and both prefix sums in the block's scratch (shared memory when it
 /// fits, else a_.scratch); the prefix sums are block scans of Items positions per thread, the
 /// rank sums one block reduction.
-template <int Block, int Items = 4>
+template <int Block, class Key, int Items = 4>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
     block_replicates_kernel(replicate_args a, bool scratch_in_shared) {
   using scan_t = cub::BlockScan<uint32_t, Block>;
@@ -869,13 +884,15 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   uint32_t const* y_hi = a.arrays.y_hi + base;
   uint32_t const* y_order = a.arrays.y_order + base;
   uint32_t const* draw = a.arrays.draw_position + base;
+  bool const kendall = a.rule.method == correlation::kendall_tau_b;
+  uint64_t const words = replicate_scratch_words(a.rows, kendall ? sizeof(Key) : 0);
   uint32_t* w = scratch_in_shared
                     ? dynamic_shared
-                    : a.scratch + (static_cast<uint64_t>(blockIdx.y) * gridDim.x + s) * 3 *
-                                      (static_cast<uint64_t>(a.rows) + 1);
+                    : a.scratch + (static_cast<uint64_t>(blockIdx.y) * gridDim.x + s) * words;
   uint32_t* W = w + (a.rows + 1);
   uint32_t* V = W + (a.rows + 1);
-  bool const kendall = a.rule.method == correlation::kendall_tau_b;
+  // Kendall: the resample's draws as xy keys, in x order (kendall_merge_part).
+  Key* const keys = reinterpret_cast<Key*>(w + replicate_scratch_words(a.rows, 0));
 
   for (uint32_t r = blockIdx.y; r < a.count; r += gridDim.y) {
     if (a.kind == replicate_kind::jackknife && r >= n) break;
@@ -921,7 +938,8 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
       V[n] = carry_v;
     }
     __syncthreads();
-    three_sums sums;  // Spearman: aa, ab, bb; Kendall: score, x ties, y ties
+    // Spearman: aa, ab, bb; Kendall: both tied - 2 discordant (kendall_merge_part), x ties, y ties
+    three_sums sums;
     for (uint32_t p = t; p < n; p += Block) {
       int64_t const c = w[p];
       if (!kendall) {
@@ -942,11 +960,13 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
         int64_t const m = static_cast<int64_t>(V[y_hi[y_order[j]]]) - V[j];
         sums.third += m * (m - 1) / 2;
       }
-      if (c == 0) continue;
-      int64_t toward = 0;
-      for (uint32_t q = x_hi[p]; q < n; ++q)
-        toward += static_cast<int64_t>(w[q]) * ((y_lo[q] > y_lo[p]) - (y_lo[q] < y_lo[p]));
-      sums.first += c * toward;
+      // Position p's draws, each a copy of its key (copies are tied on both sides).
+      Key const key = xy_key<Key>(x_lo[p], y_lo[p]);
+      for (uint32_t k = 0; k < c; ++k) keys[W[p] + k] = key;
+    }
+    if (kendall) {
+      __syncthreads();
+      sums.first = kendall_merge_part<Block>(keys, keys + a.rows, static_cast<uint32_t>(draws));
     }
     sums = reduce_t(temp.reduce).Sum(sums);
     if (t == 0) {
@@ -958,9 +978,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
       } else {
         kendall_counts k;
         k.total = draws * (draws - 1) / 2;
-        k.score = sums.first;
         k.x_ties = sums.second;
         k.y_ties = sums.third;
+        k.score = k.total - k.x_ties - k.y_ties + sums.first;
         coefficient = k.tau_b();
       }
       a.out[static_cast<uint64_t>(s) * a.count + r] = coefficient;
