@@ -764,41 +764,13 @@ struct permutation_args {
   unsigned long long* counts;  ///< per step: at least, at most the observed statistic (zeroed)
 };
 
-/// A step's pairs, as the permutation statistic reads them: per position its doubled x rank and
-/// the end of its x group; per valid pair in model order its position, and its y group's first
-/// reference-order index and doubled rank.
-struct permutation_step {
-  uint32_t x_rank[small_step_pairs], x_hi[small_step_pairs], draw[small_step_pairs];
-  uint32_t y_group[small_step_pairs], y_rank[small_step_pairs];
-};
-
-/// The CPU's permutation_statistic of the pairing `order` (the k-th pair in model order gets the
-/// y of pair order[k]): Spearman's sum of doubled-rank products, or Kendall's concordant -
-/// discordant over pairs in different x groups. y_of is the thread's scratch.
-template <class Column>
-__device__ int64_t permutation_statistic(permutation_step const& p, correlation method, uint32_t n,
-                                         Column const& order, Column const& y_of) {
-  int64_t statistic = 0;
-  if (method == correlation::spearman) {
-    for (uint32_t k = 0; k < n; ++k)
-      statistic += static_cast<int64_t>(p.x_rank[p.draw[k]]) * p.y_rank[order[k]];
-    return statistic;
-  }
-  for (uint32_t k = 0; k < n; ++k) y_of[p.draw[k]] = static_cast<std::uint8_t>(p.y_group[order[k]]);
-  for (uint32_t i = 0; i < n; ++i) {
-    int const y = y_of[i];
-    for (uint32_t j = p.x_hi[i]; j < n; ++j) statistic += (y_of[j] > y) - (y_of[j] < y);
-  }
-  return statistic;
-}
-
 /// Thread blockIdx.y * Block + threadIdx.x of step blockIdx.x tests pairing r (and every
 /// gridDim.y * Block-th after it): permutation r of all n! (n <= exact_permutation_pairs), else
 /// the Fisher-Yates shuffle of Philox(seed, step, r, permutation); the counts are summed per warp
 /// and added to the step's.
 template <int Block>
 PROXYTASK_KERNEL void __launch_bounds__(Block) permutation_kernel(permutation_args a) {
-  __shared__ permutation_step step;
+  __shared__ permutation_step<small_step_pairs> step;
   __shared__ std::uint8_t orders[small_step_pairs][Block], y_ofs[small_step_pairs][Block];
   __shared__ int64_t observed_shared;
   uint32_t const s = blockIdx.x;

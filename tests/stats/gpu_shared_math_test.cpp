@@ -2,10 +2,11 @@
 // Kendall score (stats/detail/merge_count.hpp), element by element as a GPU block runs them level
 // by level, against std::stable_sort, the quadratic inversion count and the quadratic definition
 // of the score, on inputs with heavy ties; and the permutation test's pairings
-// (stats/detail/permutations.hpp).
+// (stats/detail/permutations.hpp), with the GPU's statistic of a pairing against the CPU's.
 
 #include <proxytask/stats/detail/merge_count.hpp>
 #include <proxytask/stats/detail/permutations.hpp>
+#include <proxytask/stats/over_steps.hpp>
 
 #include <support/random_samples.hpp>
 
@@ -151,6 +152,74 @@ TEST(PermutationOrders, ShufflesUniformlyFromPhilox) {
   }
   for (auto const& value : placed)
     for (std::uint32_t count : value) EXPECT_NEAR(count, replicates / n, 500);
+}
+
+/// The step_ranks of n pairs without NaN: positions in x order (ties in row order), dense groups.
+dt::step_ranks ranks_of(std::vector<double> const& x, std::vector<double> const& y) {
+  auto const n = static_cast<std::uint32_t>(x.size());
+  dt::step_ranks s;
+  s.n = n;
+  std::vector<std::uint32_t> row_at(n);  // the row at each position
+  std::iota(row_at.begin(), row_at.end(), 0u);
+  std::stable_sort(row_at.begin(), row_at.end(), [&](auto a, auto b) { return x[a] < x[b]; });
+  s.draw_position.resize(n);
+  s.x_group.resize(n);
+  for (std::uint32_t p = 0; p < n; ++p) {
+    s.draw_position[row_at[p]] = p;
+    if (p == 0 || x[row_at[p]] != x[row_at[p - 1]]) s.x_start.push_back(p);
+    s.x_group[p] = static_cast<std::uint32_t>(s.x_start.size() - 1);
+  }
+  s.x_start.push_back(n);
+  s.y_order.resize(n);
+  std::iota(s.y_order.begin(), s.y_order.end(), 0u);
+  std::stable_sort(s.y_order.begin(), s.y_order.end(),
+                   [&](auto a, auto b) { return y[row_at[a]] < y[row_at[b]]; });
+  s.y_group.resize(n);
+  for (std::uint32_t j = 0; j < n; ++j) {
+    if (j == 0 || y[row_at[s.y_order[j]]] != y[row_at[s.y_order[j - 1]]]) s.y_start.push_back(j);
+    s.y_group[s.y_order[j]] = static_cast<std::uint32_t>(s.y_start.size() - 1);
+  }
+  s.y_start.push_back(n);
+  return s;
+}
+
+TEST(PermutationStatistic, TheGpuStatisticEqualsTheCpuOneForEveryPairing) {
+  // The GPU's step layout (group ends and first indices instead of dense groups) and its O(n^2)
+  // Kendall count, against the CPU's statistic, over random pairings of tied data.
+  constexpr std::uint32_t cap = 32;
+  std::uint64_t seed = 900;
+  for (std::uint32_t const n : {2u, 3u, 8u, 9u, 20u, 32u}) {
+    auto const x = random_sample(n, ++seed, 4);
+    auto const y = random_sample(n, ++seed, 5);
+    dt::step_ranks const s = ranks_of(x, y);
+    dt::permutation_step<cap> gpu{};
+    for (std::uint32_t p = 0; p < n; ++p) {
+      std::uint32_t const x_lo = s.x_start[s.x_group[p]], x_hi = s.x_start[s.x_group[p] + 1];
+      gpu.x_rank[p] = x_lo + x_hi + 1;
+      gpu.x_hi[p] = x_hi;
+    }
+    std::vector<std::uint32_t> y_by_row(n);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      std::uint32_t const p = s.draw_position[k], h = s.y_group[p];
+      gpu.draw[k] = p;
+      gpu.y_group[k] = s.y_start[h];
+      gpu.y_rank[k] = s.y_start[h] + s.y_start[h + 1] + 1;
+      y_by_row[k] = h;
+    }
+    dt::replicate_scratch w;
+    std::vector<std::uint32_t> order(n), y_of(n);
+    for (std::uint32_t r = 0; r < 200; ++r) {
+      proxytask::stats::philox_stream draw(seed, 0, r, proxytask::stats::draw_purpose::permutation);
+      dt::shuffled_order(order.data(), n, draw);
+      for (auto method : {proxytask::stats::correlation::spearman,
+                          proxytask::stats::correlation::kendall_tau_b}) {
+        dt::pair_in_row_order(s, y_by_row, order, w.y_of);
+        std::int64_t const cpu = dt::permutation_statistic(s, method, w.y_of, w);
+        EXPECT_EQ(dt::permutation_statistic(gpu, method, n, order.data(), y_of.data()), cpu)
+            << n << " pairs, pairing " << r << ", " << proxytask::stats::to_string(method);
+      }
+    }
+  }
 }
 
 }  // namespace
