@@ -221,7 +221,9 @@ cases = [("plain Spearman 200 x 15625", "steps:200/models:15625/resamples:0",
          ("bootstrap 100 x 10 x 10000, BCa CI", "steps:100/models:10/resamples:10000",
           "bootstrap_spearman/100x10x10000", 20.0, "BM_SpearmanBca"),
          ("bootstrap 200 x 1000 x 1000, BCa CI", "steps:200/models:1000/resamples:1000",
-          "bootstrap_spearman/200x1000x1000", 8.0, "BM_SpearmanBca")]
+          "bootstrap_spearman/200x1000x1000", 8.0, "BM_SpearmanBca"),
+         ("bootstrap 200 x 15625 x 100, BCa CI", "steps:200/models:15625/resamples:100",
+          "bootstrap_spearman/200x15625x100", 4.0, "BM_SpearmanBca")]
 for label, args, peer, target, bench in cases:
     gpu, cpu = ms(f"{bench}_Cuda/{args}"), ms(f"{bench}_Cpu/{args}")
     p = res.get(peer, {})

@@ -170,9 +170,12 @@ void crossover_sizes(benchmark::internal::Benchmark* b) {
     b->Args(a);
 }
 
-/// The BCa sizes (its jackknife is O(n^2) per step on the GPU: no NAS-Bench-scale case).
+/// The BCa sizes: the bootstraps of the targets.
 void bca_sizes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"steps", "models", "resamples"})->Args({100, 10, 10000})->Args({200, 1000, 1000});
+  b->ArgNames({"steps", "models", "resamples"})
+      ->Args({100, 10, 10000})
+      ->Args({200, 1000, 1000})
+      ->Args({200, 15625, 100});
 }
 /// Kendall: NAS-Bench scale plain, and two bootstraps.
 void kendall_sizes(benchmark::internal::Benchmark* b) {

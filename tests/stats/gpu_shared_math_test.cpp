@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <random>
@@ -218,6 +220,99 @@ TEST(PermutationStatistic, TheGpuStatisticEqualsTheCpuOneForEveryPairing) {
         EXPECT_EQ(dt::permutation_statistic(gpu, method, n, order.data(), y_of.data()), cpu)
             << n << " pairs, pairing " << r << ", " << proxytask::stats::to_string(method);
       }
+    }
+  }
+}
+
+/// What the GPU's jackknife_kernel computes for one step, element by element: the pairs' xy keys
+/// sorted, the dominance sort with its counts, the prefix sums of the other side's ranks, and
+/// the shared formulas.
+std::vector<double> jackknife_by_merges(dt::step_ranks const& s,
+                                        proxytask::stats::correlation method) {
+  std::uint32_t const n = s.n;
+  std::vector<std::uint32_t> x_lo(n), x_hi(n), y_lo(n), y_hi(n);
+  for (std::uint32_t p = 0; p < n; ++p) {
+    x_lo[p] = s.x_start[s.x_group[p]];
+    x_hi[p] = s.x_start[s.x_group[p] + 1];
+    y_lo[p] = s.y_start[s.y_group[p]];
+    y_hi[p] = s.y_start[s.y_group[p] + 1];
+  }
+  std::vector<std::uint64_t> xy(n), spare(n), keys(n);
+  for (std::uint32_t p = 0; p < n; ++p) xy[p] = dt::xy_key<std::uint64_t>(x_lo[p], y_lo[p]);
+  std::uint64_t ignored = 0;
+  std::uint64_t const* sorted = dt::sort_by_merges(xy.data(), spare.data(), n, ignored);
+  for (std::uint32_t i = 0; i < n; ++i) keys[i] = dt::y_index_key(dt::y_of_key(sorted[i]), i);
+  std::vector<std::uint64_t> other(n);
+  std::vector<std::uint32_t> greater(n), at_least(n);
+  std::uint64_t* a = keys.data();
+  std::uint64_t* b = other.data();
+  for (std::uint32_t width = 1; width < n; width *= 2) {
+    for (std::uint32_t i = 0; i < n; ++i) {
+      dt::count_right_run_above(a, n, width, i, greater.data(), at_least.data());
+      dt::merge_element(a, b, n, width, i);
+    }
+    std::swap(a, b);
+  }
+  std::vector<std::int64_t> b_before(n + 1), a_before(n + 1);  // over positions, over y order
+  for (std::uint32_t p = 0; p < n; ++p) b_before[p + 1] = b_before[p] + y_lo[p] + y_hi[p] + 1;
+  for (std::uint32_t j = 0; j < n; ++j) {
+    std::uint32_t const p = s.y_order[j];
+    a_before[j + 1] = a_before[j] + x_lo[p] + x_hi[p] + 1;
+  }
+  dt::spearman_sums total;
+  for (std::uint32_t p = 0; p < n; ++p) {
+    std::int64_t const ra = x_lo[p] + x_hi[p] + 1, rb = y_lo[p] + y_hi[p] + 1;
+    total.ab += ra * rb;
+    total.aa += ra * ra;
+    total.bb += rb * rb;
+  }
+  std::vector<std::int64_t> fenwick;
+  dt::kendall_counts const all = dt::kendall_of(s, fenwick);
+  std::vector<double> out(n, std::nan(""));
+  if (n < 3) return out;
+  for (std::uint32_t p = 0; p < n; ++p) {
+    auto const d =
+        dt::dominance_of(sorted, n, x_lo[p], x_hi[p], y_lo[p], greater.data(), at_least.data());
+    dt::jackknife_pair const j{x_lo[p],
+                               x_hi[p],
+                               y_lo[p],
+                               y_hi[p],
+                               d.gt_gt,
+                               d.gt_eq,
+                               d.eq_gt,
+                               d.eq_eq,
+                               b_before[x_hi[p]] - b_before[x_lo[p]],
+                               b_before[n] - b_before[x_hi[p]],
+                               a_before[y_hi[p]] - a_before[y_lo[p]],
+                               a_before[n] - a_before[y_hi[p]]};
+    out[p] = method == proxytask::stats::correlation::spearman ? dt::spearman_without(j, n, total)
+                                                               : dt::kendall_without(j, n, all);
+  }
+  return out;
+}
+
+TEST(JackknifeByMerges, EqualsTheCpuJackknifeBitForBit) {
+  std::uint64_t seed = 1200;
+  for (std::uint32_t const n : {1u, 2u, 3u, 4u, 9u, 33u, 300u, 2000u}) {
+    for (int const levels : {0, 3, 30}) {
+      auto const x = random_sample(n, ++seed, levels);
+      auto const y = random_sample(n, ++seed, levels == 3 ? 2 : levels);
+      dt::step_ranks const s = ranks_of(x, y);
+      for (auto method : {proxytask::stats::correlation::spearman,
+                          proxytask::stats::correlation::kendall_tau_b}) {
+        std::vector<double> cpu;
+        dt::replicate_scratch w;
+        dt::jackknife(s, method, cpu, w);
+        auto const gpu = jackknife_by_merges(s, method);
+        ASSERT_EQ(gpu.size(), cpu.size());
+        for (std::uint32_t p = 0; p < n; ++p)
+          EXPECT_TRUE(std::bit_cast<std::uint64_t>(gpu[p]) ==
+                          std::bit_cast<std::uint64_t>(cpu[p]) ||
+                      (std::isnan(gpu[p]) && std::isnan(cpu[p])))
+              << n << " pairs, levels " << levels << ", " << proxytask::stats::to_string(method)
+              << ", pair " << p << ": " << gpu[p] << " vs CPU " << cpu[p];
+      }
+      if (HasFailure()) return;
     }
   }
 }

@@ -211,12 +211,10 @@ TEST_F(CudaTest, MatchesTheCpuAtEveryResampleTier) {
 TEST_F(CudaTest, MatchesTheCpuAboveOneBlock) {
   // More models than one block sorts (8,192 doubles): the segmented-sort path, after calls with
   // fewer models (its buffers grow), for each kind of call.
-  // (Percentile intervals only: a BCa jackknife of 8,193 pairs is slow under compute-sanitizer.)
   for (std::size_t const models : {100, 8193}) {
     auto const scores = random_sample(models * 3, 51, 50, 0.05);
     auto const reference = random_sample(models, 52, 40, 0.05);
     for (auto const& o : option_sets(20)) {
-      if (o.bootstrap_resamples > 0 && o.interval == st::interval_method::bca) continue;
       expect_gpu_matches_cpu(scores, models, 3, reference, o,
                              std::to_string(models) + " models, " + name(o));
     }

@@ -44,6 +44,7 @@ struct workspace {
   device_buffer<replicate_tally> tallies;
   device_buffer<jackknife_moments> moments;
   device_buffer<std::uint32_t> ranks;
+  device_buffer<std::uint64_t> jackknife_scratch;
   device_buffer<unsigned long long> permutation_counts;
   device_buffer<std::byte> cub_temp;
 };
@@ -300,6 +301,23 @@ inline result<void> launch_kendall_scores(cudaStream_t stream, std::size_t rows,
   return launch_kendall_merges<std::uint64_t>(stream, rows, steps, arrays, ws);
 }
 
+/// BCa's jackknife of every step (jackknife_kernel), into ws.jackknife.
+inline result<void> launch_jackknife(cudaStream_t stream, std::size_t rows, std::size_t steps,
+                                     step_arrays const& arrays, validity_rule const& rule,
+                                     workspace& ws) {
+  auto const n = static_cast<std::uint32_t>(rows);
+  if (auto const r = ws.jackknife_scratch.resize(jackknife_scratch_words(n) * steps, stream); !r)
+    return r;
+  if (rows > 2048)
+    jackknife_kernel<512><<<static_cast<unsigned>(steps), 512, 0, stream>>>(
+        n, arrays, ws.stats.data(), rule, ws.jackknife_scratch.data(), ws.jackknife.data());
+  else
+    jackknife_kernel<256><<<static_cast<unsigned>(steps), 256, 0, stream>>>(
+        n, arrays, ws.stats.data(), rule, ws.jackknife_scratch.data(), ws.jackknife.data());
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
 /// At most this many resamples per step: the bootstrap summary sorts them in one block
 /// (summarize_in_block_kernel); more go through tally_kernel and select_kernel.
 inline constexpr std::size_t in_block_resamples = 512 * 20;
@@ -439,7 +457,6 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                         arrays,
                         ws.stats.data(),
                         rule,
-                        replicate_kind::bootstrap,
                         static_cast<std::uint32_t>(resamples),
                         options.seed,
                         ws.replicates.data(),
@@ -461,10 +478,8 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
     if (bca) {
       if (auto const r = ws.jackknife.resize(total, stream); !r) return r.error();
       if (auto const r = ws.moments.resize(steps, stream); !r) return r.error();
-      args.kind = replicate_kind::jackknife;
-      args.count = n;
-      args.out = ws.jackknife.data();
-      if (auto const r = launch_replicates(args, steps, ws, stream); !r) return r.error();
+      if (auto const r = launch_jackknife(stream, rows, steps, arrays, rule, ws); !r)
+        return r.error();
       jackknife_moments_kernel<<<blocks_for(steps, 128), 128, 0, stream>>>(
           ws.jackknife.data(), n, s32, ws.stats.data(), rule, ws.moments.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());

@@ -616,21 +616,15 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Replicates: a coefficient from weights (how often each position is drawn).
-
-/// How the replicates' weights are made.
-enum class replicate_kind {
-  bootstrap,  ///< replicate r of step s: Philox(seed, s, r) draws, one count per draw
-  jackknife,  ///< replicate j: every pair once but position j
-};
+// Bootstrap replicates: a coefficient from weights (how often each position is drawn; replicate
+// r of step s draws Philox(seed, s, r), one count per draw).
 
 struct replicate_args {
   uint32_t rows;
   step_arrays arrays;
   step_stats const* stats;
   validity_rule rule;
-  replicate_kind kind;
-  uint32_t count;  ///< replicates per step (jackknife: rows; those past the step's pairs skip)
+  uint32_t count;  ///< replicates per step
   uint64_t seed;
   double* out;        ///< count per step, at s * count
   uint32_t* scratch;  ///< global scratch of the block path (replicate_scratch_words per block)
@@ -731,22 +725,15 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate
   __syncthreads();
   thread_column<std::uint16_t, Block> const w{&counts[0][threadIdx.x]}, W{&below_x[0][threadIdx.x]},
       V{&below_y[0][threadIdx.x]};
-  uint32_t const last = a.kind == replicate_kind::jackknife ? min(n, a.count) : a.count;
-  for (uint32_t r = blockIdx.y * Block + threadIdx.x; r < last; r += gridDim.y * Block) {
-    int64_t draws = n;
-    if (a.kind == replicate_kind::jackknife) {
-      for (uint32_t p = 0; p < n; ++p) w[p] = p == r ? 0 : 1;
-      draws = n - 1;
-    } else {
-      for (uint32_t p = 0; p < n; ++p) w[p] = 0;
-      philox_stream const stream(a.seed, s, r, draw_purpose::bootstrap);
-      for (uint32_t i = 0, b = 0; i < n; ++b) {
-        auto const words = stream.block(b);
-        for (uint32_t j = 0; j < 4 && i < n; ++j, ++i) ++w[draw[uniform_index(words.v[j], n)]];
-      }
+  for (uint32_t r = blockIdx.y * Block + threadIdx.x; r < a.count; r += gridDim.y * Block) {
+    for (uint32_t p = 0; p < n; ++p) w[p] = 0;
+    philox_stream const stream(a.seed, s, r, draw_purpose::bootstrap);
+    for (uint32_t i = 0, b = 0; i < n; ++b) {
+      auto const words = stream.block(b);
+      for (uint32_t j = 0; j < 4 && i < n; ++j, ++i) ++w[draw[uniform_index(words.v[j], n)]];
     }
     a.out[static_cast<uint64_t>(s) * a.count + r] =
-        weighted_coefficient(a.rule.method, n, draws, x_lo, x_hi, y_lo, y_hi, y_order, w, W, V);
+        weighted_coefficient(a.rule.method, n, n, x_lo, x_hi, y_lo, y_hi, y_order, w, W, V);
   }
 }
 
@@ -866,21 +853,15 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   // Kendall: the resample's draws as xy keys, in x order (kendall_merge_part).
   Key* const keys = reinterpret_cast<Key*>(w + replicate_scratch_words(a.rows, 0));
 
+  int64_t const draws = n;
   for (uint32_t r = blockIdx.y; r < a.count; r += gridDim.y) {
-    if (a.kind == replicate_kind::jackknife && r >= n) break;
-    int64_t draws = n;
-    if (a.kind == replicate_kind::jackknife) {
-      for (uint32_t p = t; p < n; p += Block) w[p] = p == r ? 0u : 1u;
-      draws = n - 1;
-    } else {
-      for (uint32_t p = t; p < n; p += Block) w[p] = 0;
-      __syncthreads();
-      philox_stream const stream(a.seed, s, r, draw_purpose::bootstrap);
-      for (uint32_t b = t; 4 * b < n; b += Block) {
-        auto const words = stream.block(b);
-        for (uint32_t j = 0; j < 4 && 4 * b + j < n; ++j)
-          atomicAdd(&w[draw[uniform_index(words.v[j], n)]], 1u);
-      }
+    for (uint32_t p = t; p < n; p += Block) w[p] = 0;
+    __syncthreads();
+    philox_stream const stream(a.seed, s, r, draw_purpose::bootstrap);
+    for (uint32_t b = t; 4 * b < n; b += Block) {
+      auto const words = stream.block(b);
+      for (uint32_t j = 0; j < 4 && 4 * b + j < n; ++j)
+        atomicAdd(&w[draw[uniform_index(words.v[j], n)]], 1u);
     }
     __syncthreads();
     // W: exclusive prefix sums of the weights over positions; V: over the reference order.
@@ -1026,6 +1007,126 @@ PROXYTASK_KERNEL void __launch_bounds__(32)
   replicate_tally const t = tally_of(replicates + static_cast<uint64_t>(s) * count, count,
                                      st.coefficient(rule.method), c);
   if (threadIdx.x == 0) out[s] = t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BCa's jackknife: the coefficient without each pair, from the shared formulas of
+// stats/detail/rank_math.hpp (spearman_without, kendall_without) and dominance counts by merge
+// sorts (stats/detail/merge_count.hpp): O(n log^2 n) work per step instead of n replicates.
+
+/// The global scratch of one step of jackknife_kernel, in 64-bit words: xy keys and their spare,
+/// the dominance sort's keys and spare (rows each), its two counts (rows 32-bit words each), and
+/// two prefix sums (rows + 1 each).
+PROXYTASK_HD constexpr uint64_t jackknife_scratch_words(uint32_t rows) {
+  return 5 * uint64_t{rows} + 2 * (uint64_t{rows} + 1);
+}
+
+/// Exclusive prefix sums of value(i) for i < n into out[0, n], by block scans.
+template <int Block, class Value>
+__device__ void block_prefix_sums(uint32_t n, Value value, int64_t* out,
+                                  typename cub::BlockScan<int64_t, Block>::TempStorage& temp) {
+  int64_t carry = 0;
+  for (uint32_t begin = 0; begin < n; begin += Block) {
+    uint32_t const i = begin + threadIdx.x;
+    int64_t before = 0, total = 0;
+    cub::BlockScan<int64_t, Block>(temp).ExclusiveSum(i < n ? value(i) : int64_t{0}, before, total);
+    if (i < n) out[i] = carry + before;
+    carry += total;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[n] = carry;
+}
+
+/// One block per step: the step's n jackknife values, by position, at out + s * rows (NaN for
+/// all when n < 3, as on the CPU).
+template <int Block>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    jackknife_kernel(uint32_t rows, step_arrays arrays, step_stats const* stats, validity_rule rule,
+                     uint64_t* scratch, double* out) {
+  __shared__ typename cub::BlockScan<int64_t, Block>::TempStorage temp;
+  uint32_t const s = blockIdx.x, t = threadIdx.x;
+  step_stats const st = stats[s];
+  if (!rule.has_replicates(st)) return;
+  uint32_t const n = st.valid;
+  uint64_t const base = static_cast<uint64_t>(s) * rows;
+  double* const values = out + base;
+  if (n < 3) {
+    for (uint32_t p = t; p < n; p += Block) values[p] = quiet_nan();
+    return;
+  }
+  uint32_t const* x_lo = arrays.x_lo + base;
+  uint32_t const* x_hi = arrays.x_hi + base;
+  uint32_t const* y_lo = arrays.y_lo + base;
+  uint32_t const* y_hi = arrays.y_hi + base;
+  uint32_t const* y_order = arrays.y_order + base;
+  uint64_t* const xy = scratch + s * jackknife_scratch_words(rows);
+  uint64_t* const keys = xy + 2 * uint64_t{rows};
+  auto* const greater = reinterpret_cast<uint32_t*>(keys + 2 * uint64_t{rows});
+  uint32_t* const at_least = greater + rows;
+  auto* const b_before = reinterpret_cast<int64_t*>(at_least + rows);  // over positions
+  int64_t* const a_before = b_before + rows + 1;                       // over the y order
+
+  // The xy keys, sorted.
+  for (uint32_t p = t; p < n; p += Block) xy[p] = xy_key<uint64_t>(x_lo[p], y_lo[p]);
+  __syncthreads();
+  uint64_t* sorted = xy;
+  uint64_t* spare = xy + rows;
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = t; i < n; i += Block) merge_element(sorted, spare, n, width, i);
+    __syncthreads();
+    uint64_t* const swap = sorted;
+    sorted = spare;
+    spare = swap;
+  }
+  // The dominance sort of their y groups, each element counting the later ones above it.
+  for (uint32_t i = t; i < n; i += Block) {
+    keys[i] = y_index_key(y_of_key(sorted[i]), i);
+    greater[i] = 0;
+    at_least[i] = 0;
+  }
+  __syncthreads();
+  uint64_t* a = keys;
+  uint64_t* b = keys + rows;
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = t; i < n; i += Block) {
+      count_right_run_above(a, n, width, i, greater, at_least);
+      merge_element(a, b, n, width, i);
+    }
+    __syncthreads();
+    uint64_t* const swap = a;
+    a = b;
+    b = swap;
+  }
+  // The other side's doubled ranks summed: of y over positions, of x over the y order.
+  block_prefix_sums<Block>(
+      n, [&](uint32_t p) { return int64_t{y_lo[p]} + y_hi[p] + 1; }, b_before, temp);
+  block_prefix_sums<Block>(
+      n,
+      [&](uint32_t j) {
+        uint32_t const p = y_order[j];
+        return int64_t{x_lo[p]} + x_hi[p] + 1;
+      },
+      a_before, temp);
+  __syncthreads();
+  spearman_sums const total{st.ab, st.aa, st.bb};
+  kendall_counts const all = st.kendall();
+  for (uint32_t p = t; p < n; p += Block) {
+    dominance const d = dominance_of(sorted, n, x_lo[p], x_hi[p], y_lo[p], greater, at_least);
+    jackknife_pair const j{x_lo[p],
+                           x_hi[p],
+                           y_lo[p],
+                           y_hi[p],
+                           d.gt_gt,
+                           d.gt_eq,
+                           d.eq_gt,
+                           d.eq_eq,
+                           b_before[x_hi[p]] - b_before[x_lo[p]],
+                           b_before[n] - b_before[x_hi[p]],
+                           a_before[y_hi[p]] - a_before[y_lo[p]],
+                           a_before[n] - a_before[y_hi[p]]};
+    values[p] = rule.method == correlation::spearman ? spearman_without(j, n, total)
+                                                     : kendall_without(j, n, all);
+  }
 }
 
 /// One thread per step: the jackknife moments of BCa's acceleration (the CPU's own function).

@@ -13,6 +13,10 @@
 //      (pairs within an x group are in y order now and never count).
 // Then concordant = total - x_ties - y_ties + xy_ties - discordant, and score = concordant -
 // discordant, the same exact integer as the CPU's Fenwick-tree count.
+//
+// The jackknife's dominance counts (how many pairs lie above a pair on both sides, and so on) come
+// from the sorted xy keys and one more sort: of their y groups, in that order, with each element
+// counting the later ones above it (count_right_run_above).
 
 #include <proxytask/core/config.hpp>
 
@@ -112,6 +116,56 @@ Key* sort_by_merges(Key* keys, Key* spare, std::uint32_t n, std::uint64_t& inver
     spare = t;
   }
   return keys;
+}
+
+/// A key of the dominance sort of the jackknife: the y group above the element's index in the
+/// sorted xy keys (unique keys: merged by y group, then index).
+PROXYTASK_HD inline std::uint64_t y_index_key(std::uint32_t y_group, std::uint32_t index) noexcept {
+  return static_cast<std::uint64_t>(y_group) << 32 | index;
+}
+
+/// Element i's part of one level of the dominance sort (keys y_index_key): a left-run element adds
+/// the keys of its right neighbour run with a greater y group to greater[its index], and those
+/// with a y group at least its own to at_least[its index]; a right-run element adds nothing. Over
+/// all levels, the element at index i has counted every later index once.
+PROXYTASK_HD inline void count_right_run_above(std::uint64_t const* src, std::uint32_t n,
+                                               std::uint32_t width, std::uint32_t i,
+                                               std::uint32_t* greater,
+                                               std::uint32_t* at_least) noexcept {
+  if ((i / width) % 2 != 0) return;
+  std::uint32_t const right = i - i % width + width;
+  if (right >= n) return;
+  std::uint32_t const end = n - right > width ? right + width : n;
+  std::uint64_t const k = src[i];
+  std::uint64_t const y = k >> 32;
+  auto const index = static_cast<std::uint32_t>(k);
+  greater[index] += end - first_not_less(src, right, end, (y + 1) << 32);
+  at_least[index] += end - first_not_less(src, right, end, y << 32);
+}
+
+/// The dominance counts of a pair in x group [x_lo, x_hi) and y group starting at y_lo, from the
+/// sorted xy keys (64-bit) of the n pairs and the dominance sort's counts, by sorted index, of
+/// their later pairs: `greater` (y group above) and `at_least` (y group not below). Later pairs
+/// of the pair's first copy in the sorted keys: its other copies, the rest of its x group above
+/// it in y, then every pair of a higher x group.
+struct dominance {
+  std::int64_t gt_gt = 0, gt_eq = 0, eq_gt = 0, eq_eq = 0;  ///< as jackknife_pair's
+};
+PROXYTASK_HD inline dominance dominance_of(std::uint64_t const* sorted, std::uint32_t n,
+                                           std::uint32_t x_lo, std::uint32_t x_hi,
+                                           std::uint32_t y_lo, std::uint32_t const* greater,
+                                           std::uint32_t const* at_least) noexcept {
+  std::uint64_t const key = xy_key<std::uint64_t>(x_lo, y_lo);
+  std::uint32_t const first = first_not_less(sorted, 0, n, key);
+  std::uint32_t const copies_end = first_greater(sorted, first, n, key);
+  std::uint32_t const group_end =
+      first_not_less(sorted, copies_end, n, xy_key<std::uint64_t>(x_hi, 0));
+  dominance d;
+  d.eq_eq = copies_end - first - 1;
+  d.eq_gt = group_end - copies_end;
+  d.gt_gt = static_cast<std::int64_t>(greater[first]) - d.eq_gt;
+  d.gt_eq = static_cast<std::int64_t>(at_least[first]) - d.eq_gt - d.eq_eq - d.gt_gt;
+  return d;
 }
 
 }  // namespace proxytask::stats::detail

@@ -259,6 +259,67 @@ inline double kendall_of_resample(step_ranks const& s, std::int64_t draws, repli
 // ---------------------------------------------------------------------------------------------
 // Jackknife (leave one pair out), O(n log n) for all n values
 
+/// What the coefficient without pair j needs to know of it (the CPU and GPU back-ends compute
+/// these integers differently and share the formulas below). Sides: x (positions) and y (the
+/// reference order); "above" is a strictly greater value, "in" the same group, j excluded only
+/// from the counts.
+struct jackknife_pair {
+  std::int64_t x_lo = 0, x_hi = 0;  ///< j's x group: positions [x_lo, x_hi)
+  std::int64_t y_lo = 0, y_hi = 0;  ///< j's y group: y-order indices [y_lo, y_hi)
+  std::int64_t gt_gt = 0;           ///< pairs above j on both sides
+  std::int64_t gt_eq = 0;           ///< above in x, tied with j in y
+  std::int64_t eq_gt = 0;           ///< tied in x, above in y
+  std::int64_t eq_eq = 0;           ///< tied with j on both sides (j excluded)
+  std::int64_t b_in_x = 0;          ///< Spearman: sum of the doubled y ranks of j's x group
+  std::int64_t b_above_x = 0;       ///< ... of the x groups above j's
+  std::int64_t a_in_y = 0;          ///< sum of the doubled x ranks of j's y group
+  std::int64_t a_above_y = 0;       ///< ... of the y groups above j's
+};
+
+/// Spearman's rho of the n pairs without pair j, from `total` (their sums of doubled ranks'
+/// products, not centred). Removing j lowers the doubled rank of every pair above it by 2 and of
+/// every pair tied with it by 1, on each side. The sum of doubled ranks over the groups above a
+/// group boundary k of n positions is n (n + 1) - k (k + 1).
+PROXYTASK_HD inline double spearman_without(jackknife_pair const& j, std::int64_t n,
+                                            spearman_sums const& total) noexcept {
+  std::int64_t const m = n - 1;  // pairs left
+  std::int64_t const a = j.x_lo + j.x_hi + 1, b = j.y_lo + j.y_hi + 1;
+  std::int64_t const x_gt = n - j.x_hi, x_eq = j.x_hi - j.x_lo - 1;
+  std::int64_t const y_gt = n - j.y_hi, y_eq = j.y_hi - j.y_lo - 1;
+  std::int64_t const a_above_x = n * (n + 1) - j.x_hi * (j.x_hi + 1);
+  std::int64_t const b_above_y = n * (n + 1) - j.y_hi * (j.y_hi + 1);
+  // sums over i != j of a_i dx_i, b_i dx_i, a_i dy_i, b_i dy_i (d = the rank drop of i)
+  std::int64_t const a_dx = 2 * a_above_x + x_eq * a;
+  std::int64_t const b_dx = 2 * j.b_above_x + (j.b_in_x - b);
+  std::int64_t const a_dy = 2 * j.a_above_y + (j.a_in_y - a);
+  std::int64_t const b_dy = 2 * b_above_y + y_eq * b;
+  std::int64_t const dx_dy = 4 * j.gt_gt + 2 * j.gt_eq + 2 * j.eq_gt + j.eq_eq;
+  std::int64_t const centre = m * (m + 1) * (m + 1);
+  spearman_sums sums;
+  sums.ab = total.ab - a * b - a_dy - b_dx + dx_dy - centre;
+  sums.aa = total.aa - a * a - 2 * a_dx + 4 * x_gt + x_eq - centre;
+  sums.bb = total.bb - b * b - 2 * b_dy + 4 * y_gt + y_eq - centre;
+  return sums.rho();
+}
+
+/// Kendall's tau-b of the n pairs without pair j, from `all` (the counts of the n pairs).
+PROXYTASK_HD inline double kendall_without(jackknife_pair const& j, std::int64_t n,
+                                           kendall_counts const& all) noexcept {
+  std::int64_t const m = n - 1;  // pairs left
+  std::int64_t const x_size = j.x_hi - j.x_lo, y_size = j.y_hi - j.y_lo;
+  std::int64_t const x_gt = n - j.x_hi, y_lt = j.y_lo, y_gt = n - j.y_hi;
+  std::int64_t const gt_lt = x_gt - j.gt_gt - j.gt_eq;
+  std::int64_t const eq_lt = x_size - 1 - j.eq_gt - j.eq_eq;
+  std::int64_t const lt_lt = y_lt - gt_lt - eq_lt;
+  std::int64_t const lt_gt = y_gt - j.gt_gt - j.eq_gt;
+  kendall_counts k;
+  k.total = m * (m - 1) / 2;
+  k.score = all.score - (lt_lt + j.gt_gt - lt_gt - gt_lt);
+  k.x_ties = all.x_ties - (x_size - 1);
+  k.y_ties = all.y_ties - (y_size - 1);
+  return k.tau_b();
+}
+
 /// The coefficient of the step without each of its pairs, by position: rank and count updates
 /// instead of n recomputations. Removing pair j lowers the doubled rank of every pair above it
 /// by 2 and of every pair tied with it by 1, on each side, so all sums follow from per-pair
@@ -306,67 +367,35 @@ inline void jackknife(step_ranks const& s, correlation method, std::vector<doubl
     }
   }
 
-  std::int64_t const m = n - 1;  // pairs left
   if (method == correlation::spearman) {
     // Per group sums of the other side's ranks, and suffix sums over groups.
-    std::vector<std::int64_t> b_in_x(gx + 1, 0), a_in_y(gy + 1, 0), a_above_x(gx + 1, 0),
-        b_above_y(gy + 1, 0);
-    std::int64_t total_ab = 0, total_aa = 0, total_bb = 0;
+    std::vector<std::int64_t> b_in_x(gx + 1, 0), a_in_y(gy + 1, 0);
+    spearman_sums total;  // not centred
     for (std::uint32_t p = 0; p < n; ++p) {
       std::int64_t const a = x_rank(s.x_group[p]), b = y_rank(s.y_group[p]);
       b_in_x[s.x_group[p]] += b;
       a_in_y[s.y_group[p]] += a;
-      total_ab += a * b;
-      total_aa += a * a;
-      total_bb += b * b;
+      total.ab += a * b;
+      total.aa += a * a;
+      total.bb += b * b;
     }
     std::vector<std::int64_t> b_above_x(gx + 1, 0), a_above_y(gy + 1, 0);
-    for (std::uint32_t g = gx; g-- > 0;) {
-      std::int64_t const size = s.x_start[g + 1] - s.x_start[g];
-      a_above_x[g] = a_above_x[g + 1] + size * x_rank(g);
-      b_above_x[g] = b_above_x[g + 1] + b_in_x[g];
-    }
-    for (std::uint32_t h = gy; h-- > 0;) {
-      std::int64_t const size = s.y_start[h + 1] - s.y_start[h];
-      b_above_y[h] = b_above_y[h + 1] + size * y_rank(h);
-      a_above_y[h] = a_above_y[h + 1] + a_in_y[h];
-    }
-    std::int64_t const centre = m * (m + 1) * (m + 1);
+    for (std::uint32_t g = gx; g-- > 0;) b_above_x[g] = b_above_x[g + 1] + b_in_x[g];
+    for (std::uint32_t h = gy; h-- > 0;) a_above_y[h] = a_above_y[h + 1] + a_in_y[h];
     for (std::uint32_t j = 0; j < n; ++j) {
       std::uint32_t const g = s.x_group[j], h = s.y_group[j];
-      std::int64_t const a = x_rank(g), b = y_rank(h);
-      std::int64_t const x_gt = n - s.x_start[g + 1], x_eq = s.x_start[g + 1] - s.x_start[g] - 1;
-      std::int64_t const y_gt = n - s.y_start[h + 1], y_eq = s.y_start[h + 1] - s.y_start[h] - 1;
-      // sums over i != j of a_i dx_i, b_i dx_i, a_i dy_i, b_i dy_i (d = the rank drop of i)
-      std::int64_t const a_dx = 2 * a_above_x[g + 1] + x_eq * a;
-      std::int64_t const b_dx = 2 * b_above_x[g + 1] + (b_in_x[g] - b);
-      std::int64_t const a_dy = 2 * a_above_y[h + 1] + (a_in_y[h] - a);
-      std::int64_t const b_dy = 2 * b_above_y[h + 1] + y_eq * b;
-      std::int64_t const dx_dy = 4 * gt_gt[j] + 2 * gt_eq[j] + 2 * eq_gt[j] + eq_eq[j];
-      spearman_sums sums;
-      sums.ab = total_ab - a * b - a_dy - b_dx + dx_dy - centre;
-      sums.aa = total_aa - a * a - 2 * a_dx + 4 * x_gt + x_eq - centre;
-      sums.bb = total_bb - b * b - 2 * b_dy + 4 * y_gt + y_eq - centre;
-      out[j] = sums.rho();
+      jackknife_pair const pair{s.x_start[g], s.x_start[g + 1], s.y_start[h], s.y_start[h + 1],
+                                gt_gt[j],     gt_eq[j],         eq_gt[j],     eq_eq[j],
+                                b_in_x[g],    b_above_x[g + 1], a_in_y[h],    a_above_y[h + 1]};
+      out[j] = spearman_without(pair, n, total);
     }
   } else {
     auto const all = kendall_of(s, w.fenwick);
     for (std::uint32_t j = 0; j < n; ++j) {
       std::uint32_t const g = s.x_group[j], h = s.y_group[j];
-      std::int64_t const x_size = s.x_start[g + 1] - s.x_start[g];
-      std::int64_t const y_size = s.y_start[h + 1] - s.y_start[h];
-      std::int64_t const x_gt = n - s.x_start[g + 1];
-      std::int64_t const y_lt = s.y_start[h], y_gt = n - s.y_start[h + 1];
-      std::int64_t const gt_lt = x_gt - gt_gt[j] - gt_eq[j];
-      std::int64_t const eq_lt = x_size - 1 - eq_gt[j] - eq_eq[j];
-      std::int64_t const lt_lt = y_lt - gt_lt - eq_lt;
-      std::int64_t const lt_gt = y_gt - gt_gt[j] - eq_gt[j];
-      kendall_counts k;
-      k.total = m * (m - 1) / 2;
-      k.score = all.score - (lt_lt + gt_gt[j] - lt_gt - gt_lt);
-      k.x_ties = all.x_ties - (x_size - 1);
-      k.y_ties = all.y_ties - (y_size - 1);
-      out[j] = k.tau_b();
+      jackknife_pair const pair{s.x_start[g], s.x_start[g + 1], s.y_start[h], s.y_start[h + 1],
+                                gt_gt[j],     gt_eq[j],         eq_gt[j],     eq_eq[j]};
+      out[j] = kendall_without(pair, n, all);
     }
   }
 }
