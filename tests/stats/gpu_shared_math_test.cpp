@@ -271,20 +271,9 @@ std::vector<double> jackknife_by_merges(dt::step_ranks const& s,
   std::vector<double> out(n, std::nan(""));
   if (n < 3) return out;
   for (std::uint32_t p = 0; p < n; ++p) {
-    auto const d =
-        dt::dominance_of(sorted, n, x_lo[p], x_hi[p], y_lo[p], greater.data(), at_least.data());
-    dt::jackknife_pair const j{x_lo[p],
-                               x_hi[p],
-                               y_lo[p],
-                               y_hi[p],
-                               d.gt_gt,
-                               d.gt_eq,
-                               d.eq_gt,
-                               d.eq_eq,
-                               b_before[x_hi[p]] - b_before[x_lo[p]],
-                               b_before[n] - b_before[x_hi[p]],
-                               a_before[y_hi[p]] - a_before[y_lo[p]],
-                               a_before[n] - a_before[y_hi[p]]};
+    dt::jackknife_pair const j =
+        dt::jackknife_pair_of(sorted, n, x_lo[p], x_hi[p], y_lo[p], y_hi[p], greater.data(),
+                              at_least.data(), b_before.data(), a_before.data());
     out[p] = method == proxytask::stats::correlation::spearman ? dt::spearman_without(j, n, total)
                                                                : dt::kendall_without(j, n, all);
   }

@@ -559,35 +559,45 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   store_step<Block>(st.temp.rank.reduce, part, valid_pairs, present, median, a.stats[s]);
 }
 
+/// A bottom-up merge sort of keys[0, n) by the whole block, a level at a time: at each level
+/// every thread calls level(src, dst, width, i) for its elements i (which places element i, by
+/// merge_element, and may count), then the block synchronises. `spare` has room for n keys.
+/// Returns the buffer that holds the sorted keys (keys or spare).
+template <int Block, class Key, class Level>
+__device__ Key* merge_levels(Key* keys, Key* spare, uint32_t n, Level level) {
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t i = threadIdx.x; i < n; i += Block) level(keys, spare, width, i);
+    __syncthreads();
+    Key* const swap = keys;
+    keys = spare;
+    spare = swap;
+  }
+  return keys;
+}
+
 /// Kendall's (pairs tied on both sides) - 2 (discordant pairs) of the n xy_keys in a (positions in
-/// x order), by the two merge sorts of stats/detail/merge_count.hpp, a level at a time; b has
-/// room for n more keys, and both are overwritten. The whole block calls it; it returns this
-/// thread's part of the quantity (their sum over the block is it), from which the score is
+/// x order), by the two merge sorts of stats/detail/merge_count.hpp; b has room for n more keys,
+/// and both are overwritten. The whole block calls it; it returns this thread's part of the
+/// quantity (their sum over the block is it), from which the score is
 /// total - x_ties - y_ties + it.
 template <int Block, class Key>
 __device__ int64_t kendall_merge_part(Key* a, Key* b, uint32_t n) {
   uint32_t const t = threadIdx.x;
   // 1. Sort by (x group, y group): each x tie group in y order.
-  for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = t; i < n; i += Block) merge_element(a, b, n, width, i);
-    __syncthreads();
-    Key* const swap = a;
-    a = b;
-    b = swap;
-  }
+  Key* const sorted =
+      merge_levels<Block>(a, b, n, [n](Key* src, Key* dst, uint32_t width, uint32_t i) {
+        merge_element(src, dst, n, width, i);
+      });
+  Key* const spare = sorted == a ? b : a;
   int64_t part = 0;
-  for (uint32_t i = t; i < n; i += Block) part += equal_keys_before(a, i);
+  for (uint32_t i = t; i < n; i += Block) part += equal_keys_before(sorted, i);
   __syncthreads();  // every read of the sorted keys is done: now keep their y groups only
-  for (uint32_t i = t; i < n; i += Block) a[i] = y_of_key(a[i]);
+  for (uint32_t i = t; i < n; i += Block) sorted[i] = y_of_key(sorted[i]);
   __syncthreads();
   // 2. The strict inversions of the y groups in that order: the discordant pairs.
-  for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = t; i < n; i += Block) part -= 2 * int64_t{merge_element(a, b, n, width, i)};
-    __syncthreads();
-    Key* const swap = a;
-    a = b;
-    b = swap;
-  }
+  merge_levels<Block>(sorted, spare, n, [n, &part](Key* src, Key* dst, uint32_t width, uint32_t i) {
+    part -= 2 * int64_t{merge_element(src, dst, n, width, i)};
+  });
   return part;
 }
 
@@ -1069,15 +1079,10 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   // The xy keys, sorted.
   for (uint32_t p = t; p < n; p += Block) xy[p] = xy_key<uint64_t>(x_lo[p], y_lo[p]);
   __syncthreads();
-  uint64_t* sorted = xy;
-  uint64_t* spare = xy + rows;
-  for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = t; i < n; i += Block) merge_element(sorted, spare, n, width, i);
-    __syncthreads();
-    uint64_t* const swap = sorted;
-    sorted = spare;
-    spare = swap;
-  }
+  uint64_t const* const sorted = merge_levels<Block>(
+      xy, xy + rows, n, [n](uint64_t* src, uint64_t* dst, uint32_t width, uint32_t i) {
+        merge_element(src, dst, n, width, i);
+      });
   // The dominance sort of their y groups, each element counting the later ones above it.
   for (uint32_t i = t; i < n; i += Block) {
     keys[i] = y_index_key(y_of_key(sorted[i]), i);
@@ -1085,18 +1090,11 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     at_least[i] = 0;
   }
   __syncthreads();
-  uint64_t* a = keys;
-  uint64_t* b = keys + rows;
-  for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = t; i < n; i += Block) {
-      count_right_run_above(a, n, width, i, greater, at_least);
-      merge_element(a, b, n, width, i);
-    }
-    __syncthreads();
-    uint64_t* const swap = a;
-    a = b;
-    b = swap;
-  }
+  merge_levels<Block>(keys, keys + rows, n,
+                      [=](uint64_t* src, uint64_t* dst, uint32_t width, uint32_t i) {
+                        count_right_run_above(src, n, width, i, greater, at_least);
+                        merge_element(src, dst, n, width, i);
+                      });
   // The other side's doubled ranks summed: of y over positions, of x over the y order.
   block_prefix_sums<Block>(
       n, [&](uint32_t p) { return int64_t{y_lo[p]} + y_hi[p] + 1; }, b_before, temp);
@@ -1111,19 +1109,8 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   spearman_sums const total{st.ab, st.aa, st.bb};
   kendall_counts const all = st.kendall();
   for (uint32_t p = t; p < n; p += Block) {
-    dominance const d = dominance_of(sorted, n, x_lo[p], x_hi[p], y_lo[p], greater, at_least);
-    jackknife_pair const j{x_lo[p],
-                           x_hi[p],
-                           y_lo[p],
-                           y_hi[p],
-                           d.gt_gt,
-                           d.gt_eq,
-                           d.eq_gt,
-                           d.eq_eq,
-                           b_before[x_hi[p]] - b_before[x_lo[p]],
-                           b_before[n] - b_before[x_hi[p]],
-                           a_before[y_hi[p]] - a_before[y_lo[p]],
-                           a_before[n] - a_before[y_hi[p]]};
+    jackknife_pair const j = jackknife_pair_of(sorted, n, x_lo[p], x_hi[p], y_lo[p], y_hi[p],
+                                               greater, at_least, b_before, a_before);
     values[p] = rule.method == correlation::spearman ? spearman_without(j, n, total)
                                                      : kendall_without(j, n, all);
   }

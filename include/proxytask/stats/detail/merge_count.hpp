@@ -19,6 +19,7 @@
 // counting the later ones above it (count_right_run_above).
 
 #include <proxytask/core/config.hpp>
+#include <proxytask/stats/detail/rank_math.hpp>
 
 #include <cstdint>
 
@@ -143,29 +144,39 @@ PROXYTASK_HD inline void count_right_run_above(std::uint64_t const* src, std::ui
   at_least[index] += end - first_not_less(src, right, end, y << 32);
 }
 
-/// The dominance counts of a pair in x group [x_lo, x_hi) and y group starting at y_lo, from the
-/// sorted xy keys (64-bit) of the n pairs and the dominance sort's counts, by sorted index, of
-/// their later pairs: `greater` (y group above) and `at_least` (y group not below). Later pairs
-/// of the pair's first copy in the sorted keys: its other copies, the rest of its x group above
-/// it in y, then every pair of a higher x group.
-struct dominance {
-  std::int64_t gt_gt = 0, gt_eq = 0, eq_gt = 0, eq_eq = 0;  ///< as jackknife_pair's
-};
-PROXYTASK_HD inline dominance dominance_of(std::uint64_t const* sorted, std::uint32_t n,
-                                           std::uint32_t x_lo, std::uint32_t x_hi,
-                                           std::uint32_t y_lo, std::uint32_t const* greater,
-                                           std::uint32_t const* at_least) noexcept {
+/// Everything the jackknife formulas need of the pair in x group [x_lo, x_hi) and y group
+/// [y_lo, y_hi): its dominance counts, from the sorted xy keys (64-bit) of the n pairs and the
+/// dominance sort's counts, by sorted index, of their later pairs (`greater`: y group above,
+/// `at_least`: not below); and the other side's doubled ranks summed over its groups and above
+/// them, from prefix sums (b_before over positions, a_before over the y order; n + 1 each).
+/// Later pairs of the pair's first copy in the sorted keys: its other copies, the rest of its x
+/// group above it in y, then every pair of a higher x group.
+PROXYTASK_HD inline jackknife_pair jackknife_pair_of(std::uint64_t const* sorted, std::uint32_t n,
+                                                     std::uint32_t x_lo, std::uint32_t x_hi,
+                                                     std::uint32_t y_lo, std::uint32_t y_hi,
+                                                     std::uint32_t const* greater,
+                                                     std::uint32_t const* at_least,
+                                                     std::int64_t const* b_before,
+                                                     std::int64_t const* a_before) noexcept {
   std::uint64_t const key = xy_key<std::uint64_t>(x_lo, y_lo);
   std::uint32_t const first = first_not_less(sorted, 0, n, key);
   std::uint32_t const copies_end = first_greater(sorted, first, n, key);
   std::uint32_t const group_end =
       first_not_less(sorted, copies_end, n, xy_key<std::uint64_t>(x_hi, 0));
-  dominance d;
-  d.eq_eq = copies_end - first - 1;
-  d.eq_gt = group_end - copies_end;
-  d.gt_gt = static_cast<std::int64_t>(greater[first]) - d.eq_gt;
-  d.gt_eq = static_cast<std::int64_t>(at_least[first]) - d.eq_gt - d.eq_eq - d.gt_gt;
-  return d;
+  jackknife_pair j;
+  j.x_lo = x_lo;
+  j.x_hi = x_hi;
+  j.y_lo = y_lo;
+  j.y_hi = y_hi;
+  j.eq_eq = copies_end - first - 1;
+  j.eq_gt = group_end - copies_end;
+  j.gt_gt = static_cast<std::int64_t>(greater[first]) - j.eq_gt;
+  j.gt_eq = static_cast<std::int64_t>(at_least[first]) - j.eq_gt - j.eq_eq - j.gt_gt;
+  j.b_in_x = b_before[x_hi] - b_before[x_lo];
+  j.b_above_x = b_before[n] - b_before[x_hi];
+  j.a_in_y = a_before[y_hi] - a_before[y_lo];
+  j.a_above_y = a_before[n] - a_before[y_hi];
+  return j;
 }
 
 }  // namespace proxytask::stats::detail
