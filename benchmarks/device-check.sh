@@ -149,15 +149,17 @@ if ((run_stats && built)); then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   # Small tests only: both replicate paths (up to 32 models, and more), BCa and percentile, both
   # coefficients (Kendall's merge sorts in shared memory), device data and empty inputs; memcheck
-  # also the segmented-sort path, the permutation tests and every resample tier.
+  # also the segmented-sort path, the permutation tests, every resample tier and steps of no or
+  # one value.
   small='CudaTest.MatchesTheCpuOnFewModels:CudaTest.MatchesTheCpuOnFloatScoresAndTheValidityRule'
   small+=':CudaTest.AcceptsDeviceDataAndAStream'
   more=':CudaTest.MatchesTheCpuAboveOneBlock:CudaTest.HandlesNoStepsAndNoModels'
   more+=':CudaTest.MatchesTheCpuOnPermutationTests:CudaTest.MatchesTheCpuAtEveryResampleTier'
+  more+=':CudaTest.MatchesTheCpuOnStepsOfNoOrOneValue'
   declare -A filters=([memcheck]="$small$more" [racecheck]="$small")
   for tool in memcheck racecheck; do
     say "stats: compute-sanitizer --tool $tool (small tests)"
-    part "compute-sanitizer $tool" timeout 120 "$sanitizer" --tool "$tool" --error-exitcode 1 \
+    part "compute-sanitizer $tool" timeout 150 "$sanitizer" --tool "$tool" --error-exitcode 1 \
       "$build/tests/proxytask_stats_cuda_tests" --gtest_filter="${filters[$tool]}" \
       --gtest_brief=1 >"$results/stats_$tool.txt" 2>&1 || true
     tail -5 "$results/stats_$tool.txt"

@@ -121,6 +121,31 @@ TEST_F(CudaTest, MatchesTheCpuOnFewModels) {
   }
 }
 
+TEST_F(CudaTest, MatchesTheCpuOnStepsOfNoOrOneValue) {
+  // The in-block sort passes over the bits of a step's range only: steps with no present score,
+  // one score, one value repeated, and values of both signs far apart.
+  double const nan = std::nan("");
+  for (std::size_t const models : {5, 40, 3000}) {
+    std::vector<std::vector<double>> columns = {std::vector<double>(models, nan),
+                                                std::vector<double>(models, 0.5),
+                                                std::vector<double>(models, nan)};
+    columns[2][models / 2] = 0.25;
+    columns.push_back(random_sample(models, models, 0, 0.3));
+    for (std::size_t m = 0; m < models; m += 2) columns.back()[m] *= -1e30;
+    std::vector<double> scores(models * columns.size());
+    for (std::size_t step = 0; step < columns.size(); ++step)
+      for (std::size_t m = 0; m < models; ++m) scores[m * columns.size() + step] = columns[step][m];
+    auto const reference = random_sample(models, models + 1, 0, 0.0);
+    for (auto const& o : option_sets(50))
+      expect_gpu_matches_cpu(scores, models, columns.size(), reference, o,
+                             std::to_string(models) + " models, " + name(o));
+    std::vector<float> const narrow(scores.begin(), scores.end());
+    std::vector<float> const narrow_reference(reference.begin(), reference.end());
+    expect_gpu_matches_cpu(narrow, models, columns.size(), narrow_reference, option_sets(50)[1],
+                           std::to_string(models) + " models, float");
+  }
+}
+
 TEST_F(CudaTest, MatchesTheCpuOnRandomInputsWithTiesAndNaNs) {
   std::uint64_t seed = 1;
   for (std::size_t const models : {2, 3, 5, 10, 31, 32, 33, 64, 257, 1000, 3000}) {

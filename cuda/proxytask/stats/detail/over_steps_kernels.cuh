@@ -367,11 +367,15 @@ inline constexpr std::uint16_t no_position = 0xFFFF;
 template <class Key, int Block, int Items>
 struct in_block_storage {
   static constexpr int capacity = Block * Items;
-  using sort_t = cub::BlockRadixSort<Key, Block, Items, std::uint16_t>;
+  /// 5-bit digits: as much shared memory as 4-bit ones in these tiers (the exchange of the keys
+  /// is the larger part), and a pass less in every four.
+  using sort_t = cub::BlockRadixSort<Key, Block, Items, std::uint16_t, 5>;
   using scan_t = cub::BlockScan<uint32_t, Block>;
   using reduce_t = cub::BlockReduce<int64_t, Block>;
+  using range_t = cub::BlockReduce<Key, Block>;
   union {
     typename sort_t::TempStorage sort;
+    typename range_t::TempStorage range;
     struct {
       std::uint16_t scan[capacity];         ///< exclusive counts of valid pairs (x, then y order)
       std::uint16_t position_of[capacity];  ///< per model: its position, or no_position
@@ -385,15 +389,50 @@ struct in_block_storage {
   std::uint16_t model[capacity];
 };
 
+/// The number of bits of v (0 for 0).
+template <class Key>
+__device__ int bit_width(Key v) {
+  if constexpr (sizeof(Key) == 4)
+    return 32 - __clz(static_cast<int>(v));
+  else
+    return 64 - __clzll(static_cast<long long>(v));
+}
+
 /// Sorts the keys of `Items` values per thread (thread t holds models t Items ...) in shared
 /// memory: afterwards st.key and st.model hold them in key order, and the return value is the
-/// number of present (non-NaN) values.
+/// number of present (non-NaN) values. The sort passes over only the bits the step's range needs,
+/// as the CPU's radix sort does: keys less the smallest present one, NaN (missing) one above the
+/// largest; scores of one kind (accuracies) span a few exponents.
 template <class Key, int Block, int Items>
 __device__ uint32_t sort_in_block(in_block_storage<Key, Block, Items>& st, Key (&keys)[Items],
                                   std::uint16_t (&models)[Items]) {
-  typename in_block_storage<Key, Block, Items>::sort_t(st.temp.sort).Sort(keys, models);
-  __syncthreads();  // the sort's storage is reused below
+  using storage_t = in_block_storage<Key, Block, Items>;
   Key constexpr missing = ~Key{0};
+  __shared__ Key range_low, range_span;
+  Key low = missing, high = 0;
+  for (int j = 0; j < Items; ++j) {
+    if (keys[j] == missing) continue;
+    low = keys[j] < low ? keys[j] : low;
+    high = keys[j] > high ? keys[j] : high;
+  }
+  low = typename storage_t::range_t(st.temp.range).Reduce(low, [](Key a, Key b) {
+    return a < b ? a : b;
+  });
+  __syncthreads();
+  high = typename storage_t::range_t(st.temp.range).Reduce(high, [](Key a, Key b) {
+    return a < b ? b : a;
+  });
+  if (threadIdx.x == 0) {
+    range_low = low <= high ? low : 0;          // no present key: nothing to subtract
+    range_span = low <= high ? high - low : 0;  // < missing: a present key is never ~0
+  }
+  __syncthreads();
+  Key const base = range_low, nan_key = range_span + 1;
+  for (Key& k : keys) k = k == missing ? nan_key : k - base;
+  int const end_bit = bit_width(nan_key);
+  typename storage_t::sort_t(st.temp.sort).Sort(keys, models, 0, end_bit);
+  __syncthreads();  // the sort's storage is reused below
+  for (Key& k : keys) k = k == nan_key ? missing : k + base;
   uint32_t present = 0;
   for (int j = 0; j < Items; ++j) {
     st.key[threadIdx.x * Items + j] = keys[j];
