@@ -880,7 +880,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     } scan;
     typename reduce_t::TempStorage reduce;
   } temp;
-  extern __shared__ uint32_t dynamic_shared[];
+  extern __shared__ __align__(16) uint32_t dynamic_shared[];  // 8-byte keys follow the sums
   uint32_t const s = blockIdx.x, t = threadIdx.x;
   step_stats const stats = a.stats[s];
   if (!a.rule.has_replicates(stats)) return;
