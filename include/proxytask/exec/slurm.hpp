@@ -81,6 +81,7 @@
 /// for about two minutes (the credential lifetime) before it runs again.
 
 #include <proxytask/core/atomic_file.hpp>
+#include <proxytask/core/command.hpp>
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
 #include <proxytask/exec/detail/trial_files.hpp>
@@ -91,14 +92,6 @@
 #include <proxytask/workflow/tool.hpp>
 
 #include <boost/json.hpp>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -117,8 +110,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-extern "C" char** environ;
 
 namespace proxytask::exec {
 
@@ -156,91 +147,18 @@ inline constexpr double slurm_submit_grace_s = 30;
 /// A client command still running after this long is killed (and the call fails).
 inline constexpr double slurm_command_timeout_s = 300;
 
-/// What a finished command printed and how it ended.
-struct command_output {
-  int exit_status = 0;  ///< the exit status, or 128 + the signal that killed it
-  std::string out;
-  std::string err;
-};
+using proxytask::detail::command_output;
 
-/// Runs `argv` (argv[0] looked up in PATH; stdin /dev/null; the environment inherited) and
-/// captures its stdout and stderr; killed after `timeout_s`.
+/// Runs a Slurm client command (core/command.hpp) and captures its output; a command still running
+/// after `timeout_s` is killed, and that is an error.
 /// @returns its output; an error naming the command when it cannot be started or ran too long
 inline result<command_output> run_command(std::vector<std::string> const& argv,
                                           double timeout_s = slurm_command_timeout_s) {
-  std::string shown;
-  for (auto const& a : argv) shown += (shown.empty() ? "" : " ") + a;
-  std::string const what = "`" + shown + "`";
-  // stdout and stderr go to unlinked temporary files: no pipe can fill up and block the child.
-  auto temp = [] {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "proxytask-cmd-XXXXXX").string();
-    int const fd = ::mkostemp(pattern.data(), O_CLOEXEC);
-    if (fd >= 0) ::unlink(pattern.c_str());
-    return fd;
-  };
-  proxytask::detail::unique_fd out(temp()), err(temp());
-  if (out.get() < 0 || err.get() < 0)
-    return make_error(std::error_code(errno, std::generic_category()),
-                      what + ": cannot create a temporary file for its output");
-  std::vector<std::string> args = argv;
-  std::vector<char*> argv_p;
-  for (auto& a : args) argv_p.push_back(a.data());
-  argv_p.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, err.get(), 2);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = 0;
-  int const rc = ::posix_spawnp(&pid, argv_p[0], &actions, &attr, argv_p.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0)
-    return make_error(std::error_code(rc, std::generic_category()), what + ": cannot start it");
-
-  auto const deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  auto pause = std::chrono::microseconds(200);
-  int status = 0;
-  for (;;) {
-    pid_t const r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR)
-      return make_error(std::error_code(errno, std::generic_category()),
-                        what + ": cannot wait for it");
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return make_error(errc::failed_precondition,
-                        what + ": killed after running " + std::to_string(timeout_s) + " s");
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(20'000));
-  }
-  auto read_all = [](int fd) {
-    std::string text;
-    char buffer[4096];
-    ::lseek(fd, 0, SEEK_SET);
-    for (;;) {
-      ssize_t const n = ::read(fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-    return text;
-  };
-  command_output o;
-  o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  o.out = read_all(out.get());
-  o.err = read_all(err.get());
+  std::string const what = "`" + proxytask::detail::command_text(argv) + "`";
+  auto o = proxytask::detail::run_command(argv, timeout_s, what);
+  if (o && o->timed_out)
+    return make_error(errc::failed_precondition,
+                      what + ": killed after running " + std::to_string(timeout_s) + " s");
   return o;
 }
 
@@ -259,11 +177,10 @@ inline result<std::string> slurm_command(std::vector<std::string> const& argv) {
   auto const o = run_command(argv);
   if (!o) return o.error();
   if (o->exit_status != 0) {
-    std::string shown;
-    for (auto const& a : argv) shown += (shown.empty() ? "" : " ") + a;
     std::string const err = trimmed(o->err);
     return make_error(errc::failed_precondition,
-                      "`" + shown + "` exited with status " + std::to_string(o->exit_status) +
+                      "`" + proxytask::detail::command_text(argv) + "` exited with status " +
+                          std::to_string(o->exit_status) +
                           (err.empty() ? std::string("; no stderr") : "; stderr: " + err));
   }
   return o->out;

@@ -11,6 +11,7 @@
 /// front with presample() and fails cleanly on the first error.
 
 #include <proxytask/core/atomic_file.hpp>
+#include <proxytask/core/command.hpp>
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
 #include <proxytask/protocol/model_spec.hpp>
@@ -19,15 +20,7 @@
 #include <boost/json.hpp>
 
 #include <Random123/philox.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -39,12 +32,8 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
-
-extern "C" char** environ;
 
 namespace proxytask::workflow {
 
@@ -158,29 +147,6 @@ struct command_space_options {
 
 namespace detail {
 
-/// A temporary file, removed with the object.
-class temp_output {
- public:
-  temp_output() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "proxytask-cmd-XXXXXX").string();
-    fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
-    if (fd_ >= 0) path_ = pattern;
-  }
-  temp_output(temp_output const&) = delete;
-  temp_output& operator=(temp_output const&) = delete;
-  ~temp_output() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-  int fd() const noexcept { return fd_; }
-  std::filesystem::path const& path() const noexcept { return path_; }
-
- private:
-  int fd_ = -1;
-  std::filesystem::path path_;
-};
-
 /// The first `n` characters of a text, trimmed, with "..." when cut.
 inline std::string excerpt(std::string_view text, std::size_t n) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r'))
@@ -236,85 +202,30 @@ class command_space {
   result<protocol::model_spec> run(std::uint64_t seed) const {
     std::vector<std::string> argv = command_;
     argv.push_back("--seed=" + std::to_string(seed));
-    std::string shown;
-    for (auto const& a : argv) shown += (shown.empty() ? "" : " ") + a;
-    std::string const what =
-        "search-space command `" + shown + "` (seed " + std::to_string(seed) + ")";
-
-    detail::temp_output out, err;
-    if (out.fd() < 0 || err.fd() < 0)
-      return make_error(std::error_code(errno, std::generic_category()),
-                        what + ": cannot create a temporary file for its output");
-    std::vector<char*> argv_p;
-    for (auto& a : argv) argv_p.push_back(a.data());
-    argv_p.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out.fd(), 1);
-    posix_spawn_file_actions_adddup2(&actions, err.fd(), 2);
-    // Its own process group, so that a timeout kills whatever it started too.
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-    int const rc = ::posix_spawnp(&pid, argv_p[0], &actions, &attr, argv_p.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
-      return make_error(std::error_code(rc, std::generic_category()), what + ": cannot start it");
-
-    auto const deadline =
-        std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.timeout_s);
-    auto pause = std::chrono::microseconds(200);
-    int status = 0;
-    bool timed_out = false;
-    for (;;) {
-      pid_t const r = ::waitpid(pid, &status, WNOHANG);
-      if (r == pid) break;
-      if (r < 0 && errno != EINTR)
-        return make_error(std::error_code(errno, std::generic_category()),
-                          what + ": cannot wait for it");
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(-pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        timed_out = true;
-        break;
-      }
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(20'000));
-    }
-    auto const stdout_text = read_file(out.path());
-    if (!stdout_text) return stdout_text.error();
-    auto const stderr_text = read_file(err.path());
-    if (!stderr_text) return stderr_text.error();
+    std::string const what = "search-space command `" + proxytask::detail::command_text(argv) +
+                             "` (seed " + std::to_string(seed) + ")";
+    auto const run = proxytask::detail::run_command(argv, options_.timeout_s, what);
+    if (!run) return run.error();
     auto const output = [&] {
-      std::string const e = detail::excerpt(*stderr_text, options_.message_chars);
+      std::string const e = detail::excerpt(run->err, options_.message_chars);
       if (!e.empty()) return "; stderr: " + e;
-      std::string const o = detail::excerpt(*stdout_text, options_.message_chars);
+      std::string const o = detail::excerpt(run->out, options_.message_chars);
       return o.empty() ? std::string("; no output") : "; stdout: " + o;
     };
-    if (timed_out)
+    if (run->timed_out)
       return make_error(errc::invalid_argument,
                         what + ": killed after running " + std::to_string(options_.timeout_s) +
                             " s (command_space_options::timeout_s)" + output());
-    if (WIFSIGNALED(status))
+    if (run->signal != 0)
       return make_error(errc::invalid_argument,
-                        what + ": died of signal " + std::to_string(WTERMSIG(status)) + output());
-    if (WEXITSTATUS(status) != 0)
+                        what + ": died of signal " + std::to_string(run->signal) + output());
+    if (run->exit_status != 0)
       return make_error(errc::invalid_argument, what + ": exited with status " +
-                                                    std::to_string(WEXITSTATUS(status)) + output());
-    auto spec = protocol::parse_model_spec(*stdout_text, "stdout of " + what);
+                                                    std::to_string(run->exit_status) + output());
+    auto spec = protocol::parse_model_spec(run->out, "stdout of " + what);
     if (!spec) {
       auto e = spec.error();
-      e.context += "; stdout: " + detail::excerpt(*stdout_text, options_.message_chars);
+      e.context += "; stdout: " + detail::excerpt(run->out, options_.message_chars);
       return e;
     }
     return spec;
