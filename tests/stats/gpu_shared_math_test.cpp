@@ -1,7 +1,7 @@
-// The pieces the GPU back-end shares with the CPU, run on the CPU: the merge-by-rank sort and
-// Kendall score (stats/detail/merge_count.hpp), element by element as a GPU block runs them level
-// by level, against std::stable_sort, the quadratic inversion count and the quadratic definition
-// of the score, on inputs with heavy ties; and the permutation test's pairings
+// The pieces the GPU back-end shares with the CPU, run on the CPU: the merge-path sort and
+// Kendall score (stats/detail/merge_count.hpp), range by range as the threads of a GPU block run
+// them level by level, against std::stable_sort, the quadratic inversion count and the quadratic
+// definition of the score, on inputs with heavy ties; and the permutation test's pairings
 // (stats/detail/permutations.hpp), with the GPU's statistic of a pairing against the CPU's.
 
 #include <proxytask/stats/detail/merge_count.hpp>
@@ -38,19 +38,45 @@ TEST(MergeCount, SortsAndCountsStrictInversions) {
   std::uint64_t seed = 1;
   for (std::uint32_t const n : {0u, 1u, 2u, 3u, 5u, 8u, 9u, 17u, 64u, 100u, 1000u, 1025u}) {
     for (int const levels : {0, 2, 7, 50}) {
-      auto const sample = random_sample(n, ++seed, levels);
-      std::vector<std::uint32_t> keys(n);
-      for (std::uint32_t i = 0; i < n; ++i)
-        keys[i] = static_cast<std::uint32_t>(levels > 0 ? sample[i] : (sample[i] + 8) * 1e6);
-      auto expected = keys;
-      std::stable_sort(expected.begin(), expected.end());
-      std::vector<std::uint32_t> a = keys, b(n);
-      std::uint64_t inversions = 0;
-      std::uint32_t const* sorted = dt::sort_by_merges(a.data(), b.data(), n, inversions);
-      EXPECT_TRUE(std::equal(expected.begin(), expected.end(), sorted))
-          << n << " keys, levels " << levels;
-      EXPECT_EQ(inversions, quadratic_inversions(keys)) << n << " keys, levels " << levels;
+      // As many ranges as keys and more (one key or none per thread), a few, and one.
+      for (std::uint32_t const ranges : {1u, 3u, 256u, 2048u}) {
+        auto const sample = random_sample(n, ++seed, levels);
+        std::vector<std::uint32_t> keys(n);
+        for (std::uint32_t i = 0; i < n; ++i)
+          keys[i] = static_cast<std::uint32_t>(levels > 0 ? sample[i] : (sample[i] + 8) * 1e6);
+        auto expected = keys;
+        std::stable_sort(expected.begin(), expected.end());
+        std::vector<std::uint32_t> a = keys, b(n);
+        std::uint64_t inversions = 0;
+        std::uint32_t const* sorted =
+            dt::sort_by_merges(a.data(), b.data(), n, ranges,
+                               dt::inversion_counter{&inversions});
+        EXPECT_TRUE(std::equal(expected.begin(), expected.end(), sorted))
+            << n << " keys, levels " << levels << ", " << ranges << " ranges";
+        EXPECT_EQ(inversions, quadratic_inversions(keys))
+            << n << " keys, levels " << levels << ", " << ranges << " ranges";
+      }
     }
+  }
+}
+
+TEST(MergeCount, TheMergeIsStable) {
+  // Keys equal in their high half keep their input order: sort by the high half only.
+  struct high_half {
+    std::uint32_t v;
+    bool operator<(high_half o) const { return (v >> 16) < (o.v >> 16); }
+  };
+  std::uint64_t seed = 40;
+  for (std::uint32_t const n : {2u, 7u, 100u, 3000u}) {
+    auto const sample = random_sample(n, ++seed, 5);
+    std::vector<high_half> keys(n), spare(n);
+    for (std::uint32_t i = 0; i < n; ++i)
+      keys[i] = {static_cast<std::uint32_t>(sample[i]) << 16 | i};
+    auto expected = keys;
+    std::stable_sort(expected.begin(), expected.end());
+    high_half const* sorted =
+        dt::sort_by_merges(keys.data(), spare.data(), n, 7, [](high_half, bool, std::uint32_t) {});
+    for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(sorted[i].v, expected[i].v) << n << " keys, " << i;
   }
 }
 
@@ -76,14 +102,14 @@ std::int64_t score_by_merges(std::vector<double> const& x, std::vector<double> c
 
   std::vector<Key> a(n), b(n);
   for (std::uint32_t p = 0; p < n; ++p) a[p] = dt::xy_key<Key>(x_first[p], y_first[by_x[p]]);
-  std::uint64_t ignored = 0;
-  Key* sorted = dt::sort_by_merges(a.data(), b.data(), n, ignored);
+  std::uint32_t const ranges = n / 5 + 1;
+  Key* sorted = dt::sort_by_merges(a.data(), b.data(), n, ranges, [](Key, bool, std::uint32_t) {});
   Key* spare = sorted == a.data() ? b.data() : a.data();
   std::int64_t xy_ties = 0;
   for (std::uint32_t i = 0; i < n; ++i) xy_ties += dt::equal_keys_before(sorted, i);
   for (std::uint32_t i = 0; i < n; ++i) sorted[i] = dt::y_of_key(sorted[i]);
   std::uint64_t discordant = 0;
-  dt::sort_by_merges(sorted, spare, n, discordant);
+  dt::sort_by_merges(sorted, spare, n, ranges, dt::inversion_counter{&discordant});
   std::int64_t const total = static_cast<std::int64_t>(n) * (n - 1) / 2;
   return dt::score_of_counts(total, x_ties, y_ties, xy_ties, static_cast<std::int64_t>(discordant));
 }
@@ -239,19 +265,17 @@ std::vector<double> jackknife_by_merges(dt::step_ranks const& s,
   }
   std::vector<std::uint64_t> xy(n), spare(n), keys(n);
   for (std::uint32_t p = 0; p < n; ++p) xy[p] = dt::xy_key<std::uint64_t>(x_lo[p], y_lo[p]);
-  std::uint64_t ignored = 0;
-  std::uint64_t const* sorted = dt::sort_by_merges(xy.data(), spare.data(), n, ignored);
+  std::uint32_t const ranges = n / 3 + 1;
+  std::uint64_t const* sorted = dt::sort_by_merges(xy.data(), spare.data(), n, ranges,
+                                                   [](std::uint64_t, bool, std::uint32_t) {});
   for (std::uint32_t i = 0; i < n; ++i) keys[i] = dt::y_index_key(dt::y_of_key(sorted[i]), i);
   std::vector<std::uint64_t> other(n);
   std::vector<std::uint32_t> greater(n), at_least(n);
-  std::uint64_t* a = keys.data();
-  std::uint64_t* b = other.data();
-  for (std::uint32_t width = 1; width < n; width *= 2) {
-    for (std::uint32_t i = 0; i < n; ++i) {
-      dt::count_right_run_above(a, n, width, i, greater.data(), at_least.data());
-      dt::merge_element(a, b, n, width, i);
-    }
-    std::swap(a, b);
+  std::uint64_t const* by_y = dt::sort_by_merges(keys.data(), other.data(), n, ranges,
+                                                 dt::later_at_least{at_least.data()});
+  for (std::uint32_t q = 0; q < n; ++q) {
+    auto const i = static_cast<std::uint32_t>(by_y[q]);
+    greater[i] = at_least[i] - dt::later_in_y_group(by_y, n, q);
   }
   std::vector<std::int64_t> b_before(n + 1), a_before(n + 1);  // over positions, over y order
   for (std::uint32_t p = 0; p < n; ++p) b_before[p + 1] = b_before[p] + y_lo[p] + y_hi[p] + 1;

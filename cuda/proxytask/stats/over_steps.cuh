@@ -13,8 +13,8 @@
 /// Permutation tests run on the device for up to 32 models (one thread per pairing, the CPU's
 /// pairings: all n! up to 8 pairs, else the same Philox shuffles); with more models such calls
 /// are answered by the CPU back-end, on the data copied back when it is device data (at that
-/// size the asymptotic p-value says the same). Kendall's concordance score is O(n log^2 n) work
-/// per step and per replicate on the device (merge sorts).
+/// size the asymptotic p-value says the same). Kendall's concordance score is O(n log n) work
+/// per step and per replicate on the device (merge sorts, split by merge path).
 
 #include <proxytask/core/backend.cuh>
 #include <proxytask/core/matrix_view.cuh>

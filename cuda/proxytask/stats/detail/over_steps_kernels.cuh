@@ -599,13 +599,15 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
 }
 
 /// A bottom-up merge sort of keys[0, n) by the whole block, a level at a time: at each level
-/// every thread calls level(src, dst, width, i) for its elements i (which places element i, by
-/// merge_element, and may count), then the block synchronises. `spare` has room for n keys.
-/// Returns the buffer that holds the sorted keys (keys or spare).
-template <int Block, class Key, class Level>
-__device__ Key* merge_levels(Key* keys, Key* spare, uint32_t n, Level level) {
+/// thread t merges the t-th of Block equal ranges of outputs (merge_outputs, which reports every
+/// key placed to `visit`), then the block synchronises. `spare` has room for n keys. Returns the
+/// buffer that holds the sorted keys (keys or spare). O(n log n / Block + log^2 n) per thread.
+template <int Block, class Key, class Visit>
+__device__ Key* merge_levels(Key* keys, Key* spare, uint32_t n, Visit visit) {
+  uint32_t const share = (n + Block - 1) / Block;
+  uint32_t const begin = min(n, threadIdx.x * share), end = min(n, begin + share);
   for (uint32_t width = 1; width < n; width *= 2) {
-    for (uint32_t i = threadIdx.x; i < n; i += Block) level(keys, spare, width, i);
+    merge_outputs(keys, spare, n, width, begin, end, visit);
     __syncthreads();
     Key* const swap = keys;
     keys = spare;
@@ -623,10 +625,7 @@ template <int Block, class Key>
 __device__ int64_t kendall_merge_part(Key* a, Key* b, uint32_t n) {
   uint32_t const t = threadIdx.x;
   // 1. Sort by (x group, y group): each x tie group in y order.
-  Key* const sorted =
-      merge_levels<Block>(a, b, n, [n](Key* src, Key* dst, uint32_t width, uint32_t i) {
-        merge_element(src, dst, n, width, i);
-      });
+  Key* const sorted = merge_levels<Block>(a, b, n, [](Key, bool, uint32_t) {});
   Key* const spare = sorted == a ? b : a;
   int64_t part = 0;
   for (uint32_t i = t; i < n; i += Block) part += equal_keys_before(sorted, i);
@@ -634,16 +633,15 @@ __device__ int64_t kendall_merge_part(Key* a, Key* b, uint32_t n) {
   for (uint32_t i = t; i < n; i += Block) sorted[i] = y_of_key(sorted[i]);
   __syncthreads();
   // 2. The strict inversions of the y groups in that order: the discordant pairs.
-  merge_levels<Block>(sorted, spare, n, [n, &part](Key* src, Key* dst, uint32_t width, uint32_t i) {
-    part -= 2 * int64_t{merge_element(src, dst, n, width, i)};
-  });
-  return part;
+  uint64_t discordant = 0;
+  merge_levels<Block>(sorted, spare, n, inversion_counter{&discordant});
+  return part - 2 * static_cast<int64_t>(discordant);
 }
 
 /// Kendall's concordant - discordant of each step (kendall_merge_part): one block per step, its
 /// 2 n keys in dynamic shared memory, or in `scratch` (2 rows keys per step) when they do not fit
 /// there. Key is uint32_t while the groups fit 16 bits (rows < 65,536), else uint64_t.
-/// O(n log^2 n / Block).
+/// O(n log n / Block + log^2 n).
 template <class Key, int Block>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
     kendall_merge_kernel(uint32_t rows, step_arrays arrays, step_stats* stats, Key* scratch) {
@@ -1061,7 +1059,7 @@ PROXYTASK_KERNEL void __launch_bounds__(32)
 // ---------------------------------------------------------------------------------------------
 // BCa's jackknife: the coefficient without each pair, from the shared formulas of
 // stats/detail/rank_math.hpp (spearman_without, kendall_without) and dominance counts by merge
-// sorts (stats/detail/merge_count.hpp): O(n log^2 n) work per step instead of n replicates.
+// sorts (stats/detail/merge_count.hpp): O(n log n) work per step instead of n replicates.
 
 /// The global scratch of one step of jackknife_kernel, in 64-bit words: xy keys and their spare,
 /// the dominance sort's keys and spare (rows each), its two counts (rows 32-bit words each), and
@@ -1118,22 +1116,21 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   // The xy keys, sorted.
   for (uint32_t p = t; p < n; p += Block) xy[p] = xy_key<uint64_t>(x_lo[p], y_lo[p]);
   __syncthreads();
-  uint64_t const* const sorted = merge_levels<Block>(
-      xy, xy + rows, n, [n](uint64_t* src, uint64_t* dst, uint32_t width, uint32_t i) {
-        merge_element(src, dst, n, width, i);
-      });
-  // The dominance sort of their y groups, each element counting the later ones above it.
+  uint64_t const* const sorted =
+      merge_levels<Block>(xy, xy + rows, n, [](uint64_t, bool, uint32_t) {});
+  // The dominance sort of their y groups, each element counting the later ones at least as high,
+  // then less those of its own y group: the later ones above it.
   for (uint32_t i = t; i < n; i += Block) {
     keys[i] = y_index_key(y_of_key(sorted[i]), i);
-    greater[i] = 0;
     at_least[i] = 0;
   }
   __syncthreads();
-  merge_levels<Block>(keys, keys + rows, n,
-                      [=](uint64_t* src, uint64_t* dst, uint32_t width, uint32_t i) {
-                        count_right_run_above(src, n, width, i, greater, at_least);
-                        merge_element(src, dst, n, width, i);
-                      });
+  uint64_t const* const by_y =
+      merge_levels<Block>(keys, keys + rows, n, later_at_least{at_least});
+  for (uint32_t q = t; q < n; q += Block) {
+    auto const i = static_cast<uint32_t>(by_y[q]);
+    greater[i] = at_least[i] - later_in_y_group(by_y, n, q);
+  }
   // The other side's doubled ranks summed: of y over positions, of x over the y order.
   block_prefix_sums<Block>(
       n, [&](uint32_t p) { return int64_t{y_lo[p]} + y_hi[p] + 1; }, b_before, temp);

@@ -1,10 +1,11 @@
 #pragma once
-// Kendall's concordance score in O(n log^2 n) work that parallelises over the elements: a
-// bottom-up merge sort in which every element finds its place in the merged run by a binary
-// search in the neighbouring run (merge by rank), and a right-run element's place counts the
-// left-run keys greater than it (its inversions at that level). No step depends on another
-// element's result within a level, so one GPU thread per element does a level; the CPU runs the
-// same functions in a loop, which is how they are tested without a device.
+// Kendall's concordance score in O(n log n) work that parallelises over the elements: a
+// bottom-up merge sort whose levels are split into ranges of outputs (merge path: each range
+// finds where it starts in its two runs by one binary search, then merges sequentially), and a
+// right-run key placed in the merged run counts the left-run keys greater than it (its inversions
+// at that level). No range depends on another's result within a level, so each GPU thread of a
+// block does one range of every level; the CPU runs the same functions in a loop, which is how
+// they are tested without a device.
 //
 // The score from two such sorts of a step's positions (x order, ties in model order):
 //   1. sort the keys (x group, y group): this orders each x tie group by y, and its runs of equal
@@ -15,8 +16,9 @@
 // discordant, the same exact integer as the CPU's Fenwick-tree count.
 //
 // The jackknife's dominance counts (how many pairs lie above a pair on both sides, and so on) come
-// from the sorted xy keys and one more sort: of their y groups, in that order, with each element
-// counting the later ones above it (count_right_run_above).
+// from the sorted xy keys and one more sort: of their y groups, in that order, in which each
+// left-run key counts the right-run keys placed after it (later_at_least), and the later keys of
+// its own y group are subtracted at the end (later_in_y_group).
 
 #include <proxytask/core/config.hpp>
 #include <proxytask/stats/detail/rank_math.hpp>
@@ -53,29 +55,66 @@ PROXYTASK_HD std::uint32_t first_greater(Key const* a, std::uint32_t lo, std::ui
   return lo;
 }
 
-/// One element's part of one merge level: src holds sorted runs of `width` keys (the last one
-/// shorter); runs 2j and 2j + 1 merge into dst at the same place, stably (a left key goes after
-/// the right keys less than it, a right key after the left keys not greater than it). Writes
-/// element i to its place and returns its inversions at this level: for a right-run key, the
-/// left-run keys greater than it.
+/// The merge path: how many of the first d outputs of the stable merge of sorted a[0, la) and
+/// b[0, lb) come from a (a key of a goes before the keys of b that are not less than it).
+/// @pre d <= la + lb
 template <class Key>
-PROXYTASK_HD std::uint32_t merge_element(Key const* src, Key* dst, std::uint32_t n,
-                                         std::uint32_t width, std::uint32_t i) noexcept {
-  std::uint32_t const start = i - i % width;
-  Key const k = src[i];
-  if ((i / width) % 2 == 0) {  // a left run: its right neighbour, if any, starts at start + width
-    std::uint32_t const right = start + width;
-    std::uint32_t before = 0;
-    if (right < n)
-      before = first_not_less(src, right, n - right > width ? right + width : n, k) - right;
-    dst[i + before] = k;
-    return 0;
+PROXYTASK_HD std::uint32_t merge_path(Key const* a, std::uint32_t la, Key const* b,
+                                      std::uint32_t lb, std::uint32_t d) noexcept {
+  std::uint32_t lo = d > lb ? d - lb : 0, hi = d < la ? d : la;
+  while (lo < hi) {  // a[mid] is among the first d outputs unless b[d - 1 - mid] goes before it
+    std::uint32_t const mid = lo + (hi - lo) / 2;
+    if (b[d - 1 - mid] < a[mid])
+      hi = mid;
+    else
+      lo = mid + 1;
   }
-  std::uint32_t const left = start - width;
-  std::uint32_t const not_greater = first_greater(src, left, start, k) - left;
-  dst[left + (i - start) + not_greater] = k;
-  return width - not_greater;
+  return lo;
 }
+
+/// Outputs [begin, end) of one level of a bottom-up merge sort: src holds sorted runs of `width`
+/// keys (the last one may be shorter), and runs 2q and 2q + 1 merge stably into dst at the same
+/// place. Every key placed is reported as visit(key, from_right, later), `later` being the keys
+/// of the other run placed after it: for a right-run key, the left-run keys greater than it (its
+/// inversions at this level); for a left-run key, the right-run keys not less than it. Ranges
+/// that cover [0, n) between them do the whole level, in any order: one binary search each, then
+/// a sequential merge, O(n + ranges log n) work per level.
+template <class Key, class Visit>
+PROXYTASK_HD void merge_outputs(Key const* src, Key* dst, std::uint32_t n, std::uint32_t width,
+                                std::uint32_t begin, std::uint32_t end, Visit&& visit) {
+  std::uint32_t o = begin;
+  while (o < end) {
+    std::uint32_t const pair = o - o % (2 * width);  // where the two runs of output o start
+    std::uint32_t const la = n - pair < width ? n - pair : width;
+    std::uint32_t const lb = n - pair - la < width ? n - pair - la : width;
+    Key const* const a = src + pair;
+    Key const* const b = a + la;
+    std::uint32_t i = merge_path(a, la, b, lb, o - pair);
+    std::uint32_t j = o - pair - i;
+    std::uint32_t const stop = pair + la + lb < end ? pair + la + lb : end;
+    for (; o < stop; ++o) {
+      if (j == lb || (i < la && !(b[j] < a[i]))) {
+        dst[o] = a[i];
+        visit(a[i], false, lb - j);
+        ++i;
+      } else {
+        dst[o] = b[j];
+        visit(b[j], true, la - i);
+        ++j;
+      }
+    }
+  }
+}
+
+/// A merge_outputs visitor that counts the strict inversions: for every right-run key, the
+/// left-run keys placed after it.
+struct inversion_counter {
+  std::uint64_t* inversions;
+  template <class Key>
+  PROXYTASK_HD void operator()(Key, bool from_right, std::uint32_t later) const noexcept {
+    if (from_right) *inversions += later;
+  }
+};
 
 /// The key of step 1: x group above y group (both below 2^(bits of Key / 2)).
 template <class Key>
@@ -105,13 +144,17 @@ PROXYTASK_HD inline std::int64_t score_of_counts(std::int64_t total, std::int64_
   return total - x_ties - y_ties + xy_ties - 2 * discordant;
 }
 
-/// The merge sort of keys[0, n) with `spare` room for n more, one level after another, element
-/// by element (what a GPU block does a level at a time, in a loop): returns the buffer that holds
-/// the sorted keys and adds the strict inversions to `inversions`.
-template <class Key>
-Key* sort_by_merges(Key* keys, Key* spare, std::uint32_t n, std::uint64_t& inversions) {
+/// The merge sort of keys[0, n) with `spare` room for n more, one level after another, each level
+/// in `ranges` ranges of outputs (what the threads of a GPU block do, in a loop): returns the
+/// buffer that holds the sorted keys. visit sees every key placed (merge_outputs).
+template <class Key, class Visit>
+Key* sort_by_merges(Key* keys, Key* spare, std::uint32_t n, std::uint32_t ranges, Visit visit) {
+  std::uint32_t const share = (n + ranges - 1) / ranges;
   for (std::uint32_t width = 1; width < n; width *= 2) {
-    for (std::uint32_t i = 0; i < n; ++i) inversions += merge_element(keys, spare, n, width, i);
+    for (std::uint32_t r = 0; r < ranges; ++r) {
+      std::uint32_t const begin = r * share < n ? r * share : n;
+      merge_outputs(keys, spare, n, width, begin, n - begin < share ? n : begin + share, visit);
+    }
     Key* const t = keys;
     keys = spare;
     spare = t;
@@ -125,23 +168,25 @@ PROXYTASK_HD inline std::uint64_t y_index_key(std::uint32_t y_group, std::uint32
   return static_cast<std::uint64_t>(y_group) << 32 | index;
 }
 
-/// Element i's part of one level of the dominance sort (keys y_index_key): a left-run element adds
-/// the keys of its right neighbour run with a greater y group to greater[its index], and those
-/// with a y group at least its own to at_least[its index]; a right-run element adds nothing. Over
-/// all levels, the element at index i has counted every later index once.
-PROXYTASK_HD inline void count_right_run_above(std::uint64_t const* src, std::uint32_t n,
-                                               std::uint32_t width, std::uint32_t i,
-                                               std::uint32_t* greater,
-                                               std::uint32_t* at_least) noexcept {
-  if ((i / width) % 2 != 0) return;
-  std::uint32_t const right = i - i % width + width;
-  if (right >= n) return;
-  std::uint32_t const end = n - right > width ? right + width : n;
-  std::uint64_t const k = src[i];
-  std::uint64_t const y = k >> 32;
-  auto const index = static_cast<std::uint32_t>(k);
-  greater[index] += end - first_not_less(src, right, end, (y + 1) << 32);
-  at_least[index] += end - first_not_less(src, right, end, y << 32);
+/// A merge_outputs visitor of the dominance sort (keys y_index_key): a left-run key adds the
+/// right-run keys placed after it, those with a y group at least its own (a right-run key of the
+/// same group has a later index, so it is greater), to at_least[its index]. Over all levels, the
+/// element at index i counts every later index with a y group at least its own once.
+struct later_at_least {
+  std::uint32_t* at_least;
+  PROXYTASK_HD void operator()(std::uint64_t key, bool from_right,
+                               std::uint32_t later) const noexcept {
+    if (!from_right) at_least[static_cast<std::uint32_t>(key)] += later;
+  }
+};
+
+/// The later indices of the same y group as the key at q of the finished dominance sort (sorted
+/// y_index_keys): the rest of its run of equal y groups. at_least less this is the later indices
+/// with a greater y group.
+PROXYTASK_HD inline std::uint32_t later_in_y_group(std::uint64_t const* sorted, std::uint32_t n,
+                                                   std::uint32_t q) noexcept {
+  std::uint64_t const next_group = ((sorted[q] >> 32) + 1) << 32;
+  return first_not_less(sorted, q + 1, n, next_group) - q - 1;
 }
 
 /// Everything the jackknife formulas need of the pair in x group [x_lo, x_hi) and y group
