@@ -135,39 +135,48 @@ result<void> resize_all(std::initializer_list<device_buffer<T>*> buffers, std::s
   return {};
 }
 
-/// Launches a kernel with `bytes` of dynamic shared memory (allowed past 48 KiB first).
+/// Launches a kernel with `bytes` of dynamic shared memory, allowing it the device's whole room
+/// first when that is past the default 48 KiB (which counts the kernel's static shared memory
+/// too). Returns false, launching nothing, when the device has less room than `bytes` (an H100
+/// has 227 KiB per block, an A100 163 KiB, recent consumer GPUs 99 KiB): the caller takes a path
+/// that needs less. The attribute is set to the device's limit, never to one call's size, so
+/// that calls on other threads with more keep their room.
 template <class... Params, class... Args>
-result<void> launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t bytes,
+result<bool> launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t bytes,
                     cudaStream_t stream, Args&&... args) {
-  if (bytes > 48 * 1024)
+  cudaFuncAttributes attributes{};
+  PROXYTASK_CUDA_TRY(cudaFuncGetAttributes(&attributes, kernel));
+  if (bytes + attributes.sharedSizeBytes > 48 * 1024) {
+    int device = 0, room = 0;
+    PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
+    PROXYTASK_CUDA_TRY(
+        cudaDeviceGetAttribute(&room, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    std::size_t const limit = static_cast<std::size_t>(room) - attributes.sharedSizeBytes;
+    if (bytes > limit) return false;
     PROXYTASK_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(bytes)));
+                                            static_cast<int>(limit)));
+  }
   kernel<<<grid, block, bytes, stream>>>(std::forward<Args>(args)...);
   PROXYTASK_CUDA_TRY(cudaGetLastError());
-  return {};
+  return true;
 }
 
 template <int N>
 using int_c = std::integral_constant<int, N>;
 
 /// Calls body(int_c<Block>, int_c<Items>) with the in-block tier for `rows` models, and returns
-/// its result; false when the steps are too large for one block.
+/// its result (whether it launched: false when the device has too little shared memory for the
+/// tier); false when the steps are too large for one block.
 template <class Key, class Body>
 result<bool> with_in_block_tier(std::size_t rows, Body&& body) {
   static_assert(in_block_capacity<Key> == (sizeof(Key) == 4 ? 1024 : 512) * 16);
-  result<void> r;
-  if (rows <= 32)
-    r = body(int_c<32>{}, int_c<1>{});
-  else if (rows <= 2048)
-    r = body(int_c<256>{}, int_c<8>{});
-  else if (rows > in_block_capacity<Key>)
-    return false;
-  else if constexpr (sizeof(Key) == 4)
-    r = body(int_c<1024>{}, int_c<16>{});
+  if (rows <= 32) return body(int_c<32>{}, int_c<1>{});
+  if (rows <= 2048) return body(int_c<256>{}, int_c<8>{});
+  if (rows > in_block_capacity<Key>) return false;
+  if constexpr (sizeof(Key) == 4)
+    return body(int_c<1024>{}, int_c<16>{});
   else
-    r = body(int_c<512>{}, int_c<16>{});
-  if (!r) return r.error();
-  return true;
+    return body(int_c<512>{}, int_c<16>{});
 }
 
 /// Room for `bytes` of CUB temporary storage.
@@ -266,30 +275,29 @@ result<void> rank_with_segmented_sort(cudaStream_t stream, Real const* scores, s
   return {};
 }
 
-/// The largest dynamic shared memory the Kendall merges ask for: 25,600 models' two key arrays
-/// (an H100 block has up to 227 KiB).
-inline constexpr std::size_t kendall_shared_bytes = 200 * 1024;
-
 /// Kendall's scores of every step (kendall_merge_kernel), after the ranking: the keys in shared
-/// memory up to kendall_shared_bytes, else in the workspace's scratch.
+/// memory when the device has room for them (29,018 models on an H100), else in the workspace's
+/// scratch.
 template <class Key>
 result<void> launch_kendall_merges(cudaStream_t stream, std::size_t rows, std::size_t steps,
                                    step_arrays const& arrays, workspace& ws) {
   auto const n = static_cast<std::uint32_t>(rows);
   auto const s32 = static_cast<std::uint32_t>(steps);
   std::size_t const bytes = 2 * rows * sizeof(Key);
-  Key* scratch = nullptr;
-  if (bytes > kendall_shared_bytes) {
-    if (auto const r = ws.scratch.resize(bytes * steps / sizeof(std::uint32_t), stream); !r)
-      return r;
-    scratch = reinterpret_cast<Key*>(ws.scratch.data());
-  }
-  std::size_t const shared = scratch != nullptr ? 0 : bytes;
-  if (rows > 2048)
-    return launch(kendall_merge_kernel<Key, 1024>, s32, 1024, shared, stream, n, arrays,
+  auto const merges = [&](std::size_t shared, Key* scratch) {
+    if (rows > 2048)
+      return launch(kendall_merge_kernel<Key, 1024>, s32, 1024, shared, stream, n, arrays,
+                    ws.stats.data(), scratch);
+    return launch(kendall_merge_kernel<Key, 256>, s32, 256, shared, stream, n, arrays,
                   ws.stats.data(), scratch);
-  return launch(kendall_merge_kernel<Key, 256>, s32, 256, shared, stream, n, arrays,
-                ws.stats.data(), scratch);
+  };
+  auto const in_shared = merges(bytes, nullptr);
+  if (!in_shared) return in_shared.error();
+  if (*in_shared) return {};
+  if (auto const r = ws.scratch.resize(bytes * steps / sizeof(std::uint32_t), stream); !r)
+    return r;
+  if (auto const r = merges(0, reinterpret_cast<Key*>(ws.scratch.data())); !r) return r.error();
+  return {};
 }
 
 /// Kendall's scores of every step, with the narrowest keys that hold the groups.
@@ -322,8 +330,9 @@ inline result<void> launch_jackknife(cudaStream_t stream, std::size_t rows, std:
 /// (summarize_in_block_kernel); more go through tally_kernel and select_kernel.
 inline constexpr std::size_t in_block_resamples = 512 * 20;
 
-/// Launches summarize_in_block_kernel in the smallest tier that holds `count` resamples.
-inline result<void> launch_in_block_summary(cudaStream_t stream, std::uint32_t count,
+/// Launches summarize_in_block_kernel in the smallest tier that holds `count` resamples; false when
+/// the device has too little shared memory for it (80 KiB at the most).
+inline result<bool> launch_in_block_summary(cudaStream_t stream, std::uint32_t count,
                                             std::uint32_t steps, selection const& select, double c,
                                             bool sorted_back, workspace& ws) {
   double* const replicates = ws.replicates.data();
@@ -418,6 +427,7 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                                  ws.stats.data()};
   // The reference: in one block while that is quick (a block sorts 2,048 values in a few
   // microseconds, but 16,384 in a hundred and more), else with CUB's device-wide sort.
+  bool reference_in_block = false;
   if (rows <= 2048) {
     auto const r = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
       constexpr int b = decltype(block)::value, i = decltype(items)::value;
@@ -427,9 +437,10 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
                     ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
     });
     if (!r) return r.error();
-  } else if (auto const r = rank_reference_with_cub(stream, reference, rows, ws); !r) {
-    return r.error();
+    reference_in_block = *r;
   }
+  if (!reference_in_block)
+    if (auto const r = rank_reference_with_cub(stream, reference, rows, ws); !r) return r.error();
   auto const in_block = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
     constexpr int b = decltype(block)::value, i = decltype(items)::value;
     return launch(rank_in_block_kernel<Real, b, i>, s32, b, sizeof(in_block_storage<key_t, b, i>),
@@ -449,6 +460,8 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   bool const bca = options.interval == interval_method::bca;
   double const alpha = (1.0 - options.confidence_level) / 2;
   constexpr int block = 256;
+  // Whether one block per step summarised the replicates, sorting them (else tally and select).
+  bool in_block_summary = false;
   if (resamples > 0) {
     if (auto const r = ws.replicates.resize(steps * resamples, stream); !r) return r.error();
     if (auto const r = ws.tallies.resize(steps, stream); !r) return r.error();
@@ -466,11 +479,12 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
     double const c = options.threshold.value_or(0.0);
     // The percentile interval's levels are fixed: its order statistics need no round trip.
     selection const select{nullptr, ws.tallies.data(), ws.stats.data(), rule, alpha, 1.0 - alpha};
-    bool const in_block_summary = resamples <= in_block_resamples;
-    if (in_block_summary) {
-      if (auto const r = launch_in_block_summary(stream, count, s32, select, c, bca, ws); !r)
-        return r.error();
-    } else {
+    if (resamples <= in_block_resamples) {
+      auto const r = launch_in_block_summary(stream, count, s32, select, c, bca, ws);
+      if (!r) return r.error();
+      in_block_summary = *r;
+    }
+    if (!in_block_summary) {
       tally_kernel<<<s32, 32, 0, stream>>>(ws.replicates.data(), count, ws.stats.data(), rule, c,
                                            ws.tallies.data());
       PROXYTASK_CUDA_TRY(cudaGetLastError());
@@ -585,7 +599,7 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   if (auto const r = ws.ranks.resize(4 * steps, stream); !r) return r.error();
   PROXYTASK_CUDA_TRY(cudaMemcpyAsync(ws.ranks.data(), ranks.data(), ranks.size() * sizeof(ranks[0]),
                                      cudaMemcpyHostToDevice, stream));
-  if (resamples <= in_block_resamples) {  // the replicates are sorted per step
+  if (in_block_summary) {  // the replicates are sorted per step
     gather_sorted_kernel<<<blocks_for(4 * steps, 256), 256, 0, stream>>>(
         ws.replicates.data(), static_cast<std::uint32_t>(resamples), ws.ranks.data(), s32,
         ws.order_statistics.data());
