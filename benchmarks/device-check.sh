@@ -252,7 +252,11 @@ for label, bench, args in [
         ("Kendall permutations 100 x 10 x 10000", "BM_KendallPermutation",
          "steps:100/models:10/permutations:10000"),
         ("Kendall permutations 100 x 30 x 10000", "BM_KendallPermutation",
-         "steps:100/models:30/permutations:10000")]:
+         "steps:100/models:30/permutations:10000"),
+        ("Spearman permutations 20 x 1000 x 1000", "BM_SpearmanPermutation",
+         "steps:20/models:1000/permutations:1000"),
+        ("Kendall permutations 20 x 1000 x 1000", "BM_KendallPermutation",
+         "steps:20/models:1000/permutations:1000")]:
     gpu, cpu = ms(bench + "_Cuda/" + args), ms(bench + "_Cpu/" + args)
     speedup = cpu / gpu if gpu and cpu else None
     print(f"| {label} | {fmt(gpu)} | {fmt(cpu)} | {fmt(speedup, 1)} |")

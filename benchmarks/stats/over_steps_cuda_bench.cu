@@ -184,9 +184,13 @@ void kendall_sizes(benchmark::internal::Benchmark* b) {
       ->Args({100, 10, 10000})
       ->Args({200, 1000, 1000});
 }
-/// Permutation tests: the controller's 10 and 30 models, 10,000 pairings per step.
+/// Permutation tests: the controller's 10 and 30 models, 10,000 pairings per step (one thread per
+/// pairing on the GPU), and 1,000 models (one block per pairing).
 void permutation_sizes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"steps", "models", "permutations"})->Args({100, 10, 10000})->Args({100, 30, 10000});
+  b->ArgNames({"steps", "models", "permutations"})
+      ->Args({100, 10, 10000})
+      ->Args({100, 30, 10000})
+      ->Args({20, 1000, 1000});
 }
 /// The segmented-sort path: doubles above one block.
 void double_sizes(benchmark::internal::Benchmark* b) {

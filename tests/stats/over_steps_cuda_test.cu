@@ -274,9 +274,9 @@ TEST_F(CudaTest, AcceptsDeviceDataAndAStream) {
 }
 
 TEST_F(CudaTest, MatchesTheCpuOnPermutationTests) {
-  // Exact (up to 8 pairs: every pairing), Monte Carlo on the device (up to 32 models), and on the
-  // CPU above that; both coefficients, every alternative, with ties and NaNs, alone and with a
-  // bootstrap.
+  // Exact (up to 8 pairs: every pairing) and Monte Carlo, one thread per pairing (up to 32
+  // models) and one block per pairing (33); both coefficients, every alternative, with ties and
+  // NaNs, alone and with a bootstrap.
   std::uint64_t seed = 30;
   for (std::size_t const models : {3, 5, 8, 9, 12, 32, 33}) {
     std::size_t const steps = 7;
@@ -307,6 +307,32 @@ TEST_F(CudaTest, MatchesTheCpuOnPermutationTests) {
     st::over_steps_options o{.permutations = 500, .seed = 3};
     expect_gpu_matches_cpu(scores, models, 9, reference, o,
                            std::to_string(models) + " models, default rule, permutations");
+  }
+}
+
+TEST_F(CudaTest, MatchesTheCpuOnPermutationTestsOfManyModels) {
+  // One block per pairing: steps of at most 8 pairs among 40 models (exact, most scores NaN),
+  // the arrays in shared memory (300 models) and in global scratch (3,000 for Kendall's keys,
+  // 5,000 for Spearman's ranks), 64-bit Kendall keys (70,000 models); ties and NaNs.
+  std::uint64_t seed = 90;
+  struct size {
+    std::size_t models, steps, permutations;
+    double nan_share;
+  };
+  for (auto const [models, steps, permutations, nan_share] :
+       {size{40, 5, 300, 0.85}, size{300, 4, 400, 0.05}, size{3000, 3, 60, 0.02},
+        size{5000, 2, 40, 0.0}, size{70000, 2, 6, 0.01}}) {
+    auto const scores = random_sample(models * steps, ++seed, 40, nan_share);
+    auto const reference = random_sample(models, ++seed, 30, nan_share / 4);
+    for (auto method : {st::correlation::spearman, st::correlation::kendall_tau_b}) {
+      if (models == 70000 && method == st::correlation::spearman) continue;
+      st::over_steps_options o{.method = method, .permutations = permutations, .seed = 11};
+      o.min_valid_pairs = 2;
+      o.min_valid_fraction = 0.0;
+      expect_gpu_matches_cpu(scores, models, steps, reference, o,
+                             std::to_string(models) + " models, " + name(o) + ", permutations");
+    }
+    if (HasFailure()) return;
   }
 }
 

@@ -10,11 +10,10 @@
 /// (tie groups by counting against the sort), and the coefficients, bootstrap replicates,
 /// BCa jackknife, replicate counts and interval order statistics are computed there. The host
 /// computes p-values and the interval's quantile levels (Boost.Math's normal quantiles).
-/// Permutation tests run on the device for up to 32 models (one thread per pairing, the CPU's
-/// pairings: all n! up to 8 pairs, else the same Philox shuffles); with more models such calls
-/// are answered by the CPU back-end, on the data copied back when it is device data (at that
-/// size the asymptotic p-value says the same). Kendall's concordance score is O(n log n) work
-/// per step and per replicate on the device (merge sorts, split by merge path).
+/// Permutation tests run on the device with the CPU's pairings (all n! up to 8 pairs, else the
+/// same Philox shuffles): one thread per pairing up to 32 models, one block per pairing above.
+/// Kendall's concordance score is O(n log n) work per step, per replicate and per pairing on the
+/// device (merge sorts, split by merge path).
 
 #include <proxytask/core/backend.cuh>
 #include <proxytask/core/matrix_view.cuh>
@@ -25,7 +24,6 @@
 
 #include <span>
 #include <type_traits>
-#include <vector>
 
 namespace proxytask::stats {
 
@@ -38,8 +36,6 @@ result<step_table> correlate_over_steps(backend::cuda_t policy, host_matrix_view
                                         std::type_identity_t<std::span<Real const>> reference,
                                         over_steps_options const& options = {}) {
   detail::expect_valid_arguments(scores.rows(), scores.cols(), reference.size(), options);
-  if (!detail::gpu::permutations_on_device(scores.rows(), options))
-    return correlate_over_steps(backend::cpu.with_threads(0), scores, reference, options);
   return detail::gpu::correlate_from_host(policy.stream, scores, reference, options);
 }
 
@@ -51,36 +47,21 @@ result<step_table> correlate_over_steps(backend::cuda_t policy,
                                         std::type_identity_t<device_span<Real const>> reference,
                                         over_steps_options const& options = {}) {
   detail::expect_valid_arguments(scores.rows(), scores.cols(), reference.size(), options);
-  if (!detail::gpu::permutations_on_device(scores.rows(), options)) {  // CPU, from a host copy
-    std::vector<Real> host_scores(scores.size()), host_reference(reference.size());
-    PROXYTASK_CUDA_TRY(cudaMemcpyAsync(host_scores.data(), scores.data(),
-                                       scores.size() * sizeof(Real), cudaMemcpyDeviceToHost,
-                                       policy.stream));
-    PROXYTASK_CUDA_TRY(cudaMemcpyAsync(host_reference.data(), reference.data(),
-                                       reference.size() * sizeof(Real), cudaMemcpyDeviceToHost,
-                                       policy.stream));
-    PROXYTASK_CUDA_TRY(cudaStreamSynchronize(policy.stream));
-    return correlate_over_steps(
-        backend::cpu.with_threads(0),
-        host_matrix_view<Real const>(host_scores.data(), scores.rows(), scores.cols()),
-        std::span<Real const>(host_reference), options);
-  }
   return detail::gpu::correlate_on_device(policy.stream, scores.data(), scores.rows(),
                                           scores.cols(), reference.data(), options);
 }
 
 /// correlate_over_steps on the GPU when there is one and the work is large enough to gain from it
 /// (detail::gpu::auto_min_work, measured); else on one CPU thread for small work (a thread pool
-/// costs more than it saves there), or on every CPU thread when there is no device, the device
-/// has no memory for it, or the call has permutation tests of more than 32 models (which the
-/// CUDA overloads hand to the CPU back-end anyway).
+/// costs more than it saves there), or on every CPU thread when there is no device or the device
+/// has no memory for it.
 template <class Real>
 result<step_table> correlate_over_steps(backend::auto_t, host_matrix_view<Real const> scores,
                                         std::type_identity_t<std::span<Real const>> reference,
                                         over_steps_options const& options = {}) {
   if (detail::gpu::small_work(scores.rows(), scores.cols(), options))
     return correlate_over_steps(backend::cpu, scores, reference, options);
-  if (detail::gpu::permutations_on_device(scores.rows(), options) && backend::cuda_device_count()) {
+  if (backend::cuda_device_count()) {
     auto on_gpu = correlate_over_steps(backend::cuda, scores, reference, options);
     if (on_gpu || (on_gpu.error().code != errc::device_unavailable &&
                    on_gpu.error().code != errc::resource_exhausted))

@@ -345,15 +345,45 @@ inline result<bool> launch_in_block_summary(cudaStream_t stream, std::uint32_t c
                 stream, replicates, count, select, c, sorted_back, ws.tallies.data(), out);
 }
 
-/// The permutation tests of every step (permutation_kernel; at most small_step_pairs models):
-/// per step, how many pairings' statistics are at least and at most the observed one.
+/// Launches block_permutations_kernel with its scratch in shared memory when it fits in 40 KiB,
+/// else in the workspace; `most` pairings per step at the most.
+template <class Key>
+result<void> launch_block_permutations(permutation_args args, std::size_t steps, std::size_t most,
+                                       workspace& ws, cudaStream_t stream) {
+  constexpr int block = 256;
+  int device = 0, processors = 0;
+  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
+  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
+  // Enough blocks for 8 per multiprocessor, each taking every gridDim.y-th pairing of its step.
+  std::size_t const per_step = std::clamp<std::size_t>(
+      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
+      std::min<std::size_t>(most, 65535));
+  bool const kendall = args.rule.method == correlation::kendall_tau_b;
+  std::size_t const scratch_words =
+      permutation_scratch_words(args.rows, kendall ? sizeof(Key) : 0);
+  std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
+  bool const in_shared = shared_bytes <= 40 * 1024;
+  if (!in_shared) {
+    if (auto const r = ws.scratch.resize(scratch_words * steps * per_step, stream); !r)
+      return r.error();
+    args.scratch = ws.scratch.data();
+  }
+  dim3 const grid(static_cast<unsigned>(steps), static_cast<unsigned>(per_step));
+  block_permutations_kernel<block, Key>
+      <<<grid, block, in_shared ? shared_bytes : 0, stream>>>(args, in_shared);
+  PROXYTASK_CUDA_TRY(cudaGetLastError());
+  return {};
+}
+
+/// The permutation tests of every step: per step, how many pairings' statistics are at least and
+/// at most the observed one; one thread per pairing when every step has at most small_step_pairs
+/// pairs (permutation_kernel), else one block per pairing (block_permutations_kernel).
 inline result<void> launch_permutations(cudaStream_t stream, std::size_t rows, std::size_t steps,
                                         step_arrays const& arrays, validity_rule const& rule,
                                         over_steps_options const& options, workspace& ws) {
   if (auto const r = ws.permutation_counts.resize(2 * steps, stream); !r) return r;
   PROXYTASK_CUDA_TRY(cudaMemsetAsync(ws.permutation_counts.data(), 0,
                                      2 * steps * sizeof(unsigned long long), stream));
-  constexpr int block = 128;
   // The most pairings a step tests: n! when the validity rule may let a step of at most
   // exact_permutation_pairs pairs through (a lower bound of its fewest pairs: the floor), else
   // the Monte Carlo count.
@@ -370,7 +400,15 @@ inline result<void> launch_permutations(cudaStream_t stream, std::size_t rows, s
                               rule,
                               static_cast<std::uint32_t>(options.permutations),
                               options.seed,
-                              ws.permutation_counts.data()};
+                              ws.permutation_counts.data(),
+                              nullptr};
+  if (rows > small_step_pairs) {
+    // Kendall's keys pack (x group, y group) in half the bits each.
+    if (rule.method == correlation::kendall_tau_b && rows >= (std::size_t{1} << 16))
+      return launch_block_permutations<std::uint64_t>(args, steps, most, ws, stream);
+    return launch_block_permutations<std::uint32_t>(args, steps, most, ws, stream);
+  }
+  constexpr int block = 128;
   dim3 const grid(static_cast<unsigned>(steps), std::min(blocks_for(most, block), 65535u));
   permutation_kernel<block><<<grid, block, 0, stream>>>(args);
   PROXYTASK_CUDA_TRY(cudaGetLastError());
@@ -657,11 +695,6 @@ inline constexpr std::size_t auto_min_work = std::size_t{1} << 12;
 inline bool small_work(std::size_t rows, std::size_t steps, over_steps_options const& o) {
   return rows * steps * std::max<std::size_t>(1, o.bootstrap_resamples + o.permutations) <
          auto_min_work;
-}
-
-/// Whether the device runs the call's permutation tests, if any: up to small_step_pairs models.
-inline bool permutations_on_device(std::size_t rows, over_steps_options const& o) {
-  return o.permutations == 0 || rows <= small_step_pairs;
 }
 
 }  // namespace proxytask::stats::detail::gpu

@@ -785,8 +785,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) small_replicates_kernel(replicate
 }
 
 // ---------------------------------------------------------------------------------------------
-// Permutation tests of steps with at most small_step_pairs pairs: what the CPU's permutation_test
-// counts, one thread per pairing.
+// Permutation tests: what the CPU's permutation_test counts. Steps of at most small_step_pairs
+// pairs: one thread per pairing (permutation_kernel); larger ones: one block per pairing
+// (block_permutations_kernel).
 
 struct permutation_args {
   uint32_t rows;
@@ -796,6 +797,7 @@ struct permutation_args {
   uint32_t permutations;  ///< Monte Carlo pairings per step (above exact_permutation_pairs)
   uint64_t seed;
   unsigned long long* counts;  ///< per step: at least, at most the observed statistic (zeroed)
+  uint32_t* scratch;  ///< global scratch of the block path (permutation_scratch_words per block)
 };
 
 /// Thread blockIdx.y * Block + threadIdx.x of step blockIdx.x tests pairing r (and every
@@ -850,6 +852,96 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) permutation_kernel(permutation_ar
   at_least = __reduce_add_sync(all, at_least);
   at_most = __reduce_add_sync(all, at_most);
   if (threadIdx.x % 32 == 0 && at_least + at_most > 0) {
+    atomicAdd(&a.counts[2 * s], static_cast<unsigned long long>(at_least));
+    atomicAdd(&a.counts[2 * s + 1], static_cast<unsigned long long>(at_most));
+  }
+}
+
+/// The scratch of one block of block_permutations_kernel, in 32-bit words: the pairing, and per
+/// pair in model order its x and y values (rows each), then, for Kendall, two arrays of rows keys
+/// of key_bytes each (8-byte aligned).
+PROXYTASK_HD constexpr uint64_t permutation_scratch_words(uint32_t rows, uint32_t key_bytes) {
+  uint64_t const values = 3 * uint64_t{rows};
+  return values + values % 2 + 2 * uint64_t{rows} * key_bytes / 4;
+}
+
+/// Permutation tests of larger steps: one block per pairing at a time (blockIdx.y, then every
+/// gridDim.y-th), its arrays in the block's scratch (shared memory when it fits, else a.scratch).
+/// Thread 0 draws the pairing as the CPU does (nth_order, or Fisher-Yates on the same Philox
+/// words: sequential by nature), and the block computes its statistic: Spearman's sum of doubled
+/// ranks' products by one reduction, Kendall's concordant - discordant by the merge sorts of the
+/// pairing's xy keys (kendall_merge_part). Thread 0 counts, and adds to the step's counts at the
+/// end.
+template <int Block, class Key>
+PROXYTASK_KERNEL void __launch_bounds__(Block)
+    block_permutations_kernel(permutation_args a, bool scratch_in_shared) {
+  using reduce_t = cub::BlockReduce<int64_t, Block>;
+  __shared__ typename reduce_t::TempStorage temp;
+  extern __shared__ __align__(16) uint32_t dynamic_shared[];  // 8-byte keys follow the values
+  uint32_t const s = blockIdx.x, t = threadIdx.x;
+  step_stats const stats = a.stats[s];
+  uint32_t const n = stats.valid;
+  bool const exact = n <= exact_permutation_pairs;
+  uint32_t const count = exact ? factorial(n) : a.permutations;
+  // The whole block leaves (no barrier is skipped by some): no test, or no pairing left for it.
+  if (!a.rule.has_replicates(stats) || blockIdx.y >= count) return;
+  bool const kendall = a.rule.method == correlation::kendall_tau_b;
+  uint64_t const words = permutation_scratch_words(a.rows, kendall ? sizeof(Key) : 0);
+  uint32_t* const order = scratch_in_shared ? dynamic_shared
+                                            : a.scratch + (static_cast<uint64_t>(blockIdx.y) *
+                                                               gridDim.x + s) * words;
+  // Per pair in model order (the CPU's pairing order): Spearman's doubled ranks, Kendall's groups.
+  uint32_t* const x_of = order + a.rows;
+  uint32_t* const y_of = x_of + a.rows;
+  Key* const keys = reinterpret_cast<Key*>(order + permutation_scratch_words(a.rows, 0));
+  uint64_t const base = static_cast<uint64_t>(s) * a.rows;
+  for (uint32_t k = t; k < n; k += Block) {
+    uint32_t const p = a.arrays.draw_position[base + k];
+    uint32_t const x_lo = a.arrays.x_lo[base + p], y_lo = a.arrays.y_lo[base + p];
+    x_of[k] = kendall ? x_lo : x_lo + a.arrays.x_hi[base + p] + 1;
+    y_of[k] = kendall ? y_lo : y_lo + a.arrays.y_hi[base + p] + 1;
+    order[k] = k;  // the observed pairing: every pair with its own y
+  }
+  __syncthreads();
+  // Kendall's statistic less the merge sorts' part: total - x ties - y ties, the same for every
+  // pairing (a pairing permutes the y values, not their ties).
+  int64_t const untied = static_cast<int64_t>(n) * (n - 1) / 2 -
+                         static_cast<int64_t>(stats.x_ties2 / 2) -
+                         static_cast<int64_t>(stats.y_ties2 / 2);
+  // The statistic of the pairing in `order` (pair k gets the y of pair order[k]); the whole block
+  // calls it, thread 0 gets the value.
+  auto const statistic = [&]() {
+    int64_t part = 0;
+    if (!kendall) {
+      for (uint32_t k = t; k < n; k += Block)
+        part += static_cast<int64_t>(x_of[k]) * y_of[order[k]];
+    } else {
+      // The keys' order does not matter: the merge sorts sort them.
+      for (uint32_t k = t; k < n; k += Block) keys[k] = xy_key<Key>(x_of[k], y_of[order[k]]);
+      __syncthreads();
+      part = kendall_merge_part<Block>(keys, keys + a.rows, n);
+    }
+    int64_t const sum = reduce_t(temp).Sum(part);
+    return kendall ? untied + sum : sum;
+  };
+  int64_t const observed = statistic();
+  uint32_t at_least = 0, at_most = 0;
+  for (uint32_t r = blockIdx.y; r < count; r += gridDim.y) {
+    __syncthreads();  // every thread is done with the last pairing and the reduction's storage
+    if (t == 0) {
+      if (exact) {
+        nth_order(order, n, r);
+      } else {
+        philox_stream draw(a.seed, s, r, draw_purpose::permutation);
+        shuffled_order(order, n, draw);
+      }
+    }
+    __syncthreads();
+    int64_t const v = statistic();
+    at_least += v >= observed;
+    at_most += v <= observed;
+  }
+  if (t == 0) {
     atomicAdd(&a.counts[2 * s], static_cast<unsigned long long>(at_least));
     atomicAdd(&a.counts[2 * s + 1], static_cast<unsigned long long>(at_most));
   }
