@@ -353,6 +353,13 @@ TEST_F(CudaTest, MatchesTheCpuOnKendallScoresOfManyModels) {
     expect_gpu_matches_cpu(narrow, models, steps, narrow_reference, o,
                            std::to_string(models) + " models, Kendall, float");
   }
+  // Bootstrap replicates and the BCa jackknife with 64-bit keys.
+  std::size_t const models = 70000;
+  auto const scores = random_sample(models, ++seed, 300, 0.02);
+  auto const reference = random_sample(models, ++seed, 200, 0.01);
+  st::over_steps_options const o{.method = st::correlation::kendall_tau_b,
+                                 .bootstrap_resamples = 3};
+  expect_gpu_matches_cpu(scores, models, 1, reference, o, "70000 models, Kendall, BCa");
 }
 
 TEST_F(CudaTest, HandlesNoStepsAndNoModels) {

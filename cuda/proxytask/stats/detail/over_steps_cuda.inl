@@ -433,13 +433,12 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   std::size_t const resamples = options.bootstrap_resamples;
   bool const permutations = options.permutations > 0;
   bool const arrays_wanted = kendall || resamples > 0 || permutations;
-  // The segmented-sort path always needs the arrays (its ranking passes go through them).
-  if (arrays_wanted || rows > in_block_capacity<key_t>)
-    if (auto const r =
-            resize_all({&ws.x_lo, &ws.x_hi, &ws.y_lo, &ws.y_hi, &ws.y_order, &ws.draw_position},
-                       total, stream);
-        !r)
-      return r.error();
+  auto const resize_arrays = [&] {
+    return resize_all({&ws.x_lo, &ws.x_hi, &ws.y_lo, &ws.y_hi, &ws.y_order, &ws.draw_position},
+                      total, stream);
+  };
+  if (arrays_wanted)
+    if (auto const r = resize_arrays(); !r) return r.error();
   if (auto const r = resize_all({&ws.reference_models_out, &ws.reference_first, &ws.reference_last},
                                 rows, stream);
       !r)
@@ -448,21 +447,24 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   if (auto const r = ws.has_reference.resize(rows, stream); !r) return r.error();
   if (auto const r = ws.stats.resize(steps, stream); !r) return r.error();
 
-  step_arrays const arrays{ws.x_lo.data(), ws.x_hi.data(),    ws.y_lo.data(),
-                           ws.y_hi.data(), ws.y_order.data(), ws.draw_position.data()};
-  rank_args<key_t> const ranking{nullptr,
-                                 nullptr,
-                                 n,
-                                 ws.has_reference.data(),
-                                 resamples > 0 || permutations,
-                                 ws.reference_models_out.data(),
-                                 ws.reference_first.data(),
-                                 ws.reference_last.data(),
-                                 ws.reference_present.data(),
-                                 nullptr,
-                                 nullptr,
-                                 arrays,
-                                 ws.stats.data()};
+  // The ranking's arguments, with the workspace's arrays as they are when it is called.
+  auto const ranking = [&] {
+    step_arrays const arrays{ws.x_lo.data(), ws.x_hi.data(),    ws.y_lo.data(),
+                             ws.y_hi.data(), ws.y_order.data(), ws.draw_position.data()};
+    return rank_args<key_t>{nullptr,
+                            nullptr,
+                            n,
+                            ws.has_reference.data(),
+                            resamples > 0 || permutations,
+                            ws.reference_models_out.data(),
+                            ws.reference_first.data(),
+                            ws.reference_last.data(),
+                            ws.reference_present.data(),
+                            nullptr,
+                            nullptr,
+                            arrays,
+                            ws.stats.data()};
+  };
   // The reference: in one block while that is quick (a block sorts 2,048 values in a few
   // microseconds, but 16,384 in a hundred and more), else with CUB's device-wide sort.
   bool reference_in_block = false;
@@ -482,12 +484,16 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   auto const in_block = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
     constexpr int b = decltype(block)::value, i = decltype(items)::value;
     return launch(rank_in_block_kernel<Real, b, i>, s32, b, sizeof(in_block_storage<key_t, b, i>),
-                  stream, scores, s32, ranking, arrays_wanted);
+                  stream, scores, s32, ranking(), arrays_wanted);
   });
   if (!in_block) return in_block.error();
-  if (!*in_block)
-    if (auto const r = rank_with_segmented_sort(stream, scores, rows, steps, ws, ranking); !r)
+  if (!*in_block) {  // too large for one block, or for this device's shared memory
+    // The segmented-sort path always needs the arrays (its ranking passes go through them).
+    if (auto const r = resize_arrays(); !r) return r.error();
+    if (auto const r = rank_with_segmented_sort(stream, scores, rows, steps, ws, ranking()); !r)
       return r.error();
+  }
+  step_arrays const arrays = ranking().arrays;
   if (kendall)
     if (auto const r = launch_kendall_scores(stream, rows, steps, arrays, ws); !r) return r.error();
 
