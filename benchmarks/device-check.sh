@@ -12,7 +12,9 @@
 #   3. runs the benchmark (GPU, CPU with all threads, a bare CUB segmented sort) and
 #      benchmarks/peers/gpu_peers.py (PyTorch, torchmetrics, scipy) on the same inputs;
 #   4. prints one table: ours against PyTorch with the targets, ranked elements per second
-#      against the CUB sort, and the GPU-vs-CPU crossover that backend::auto_ uses.
+#      against the CUB sort, and the GPU-vs-CPU crossover that backend::auto_ uses;
+#   5. with nsys, and when under 4 minutes have passed: the kernel times of the plain case and the
+#      10-model bootstrap (stats_kernels.txt), for the why of a missed target.
 # trainer (about 5 minutes): the reference trainer's CUDA back-end
 #   1. builds proxytask_core_cuda_tests, proxytask_trainer_cuda_tests,
 #      proxytask_trainer_cuda_bench, proxytask-reference-trainer-cuda, and the CPU epoch
@@ -291,6 +293,22 @@ print(f"smallest measured work above which the GPU always wins: {above} "
 print()
 print("targets: " + ", ".join(f"{label}: {met}" for label, met in verdicts))
 PY
+  # Where the time of the two hardest targets goes, kernel by kernel (the plain case and the
+  # 10-model bootstrap), when there is nsys and time: for the note's "why", not a check.
+  nsys=$(command -v nsys || compgen -G "/opt/nvidia/nsight-systems/*/bin/nsys" | head -1 || true)
+  if ((built)) && [[ -n $nsys ]] && (($(date +%s) - started < 240)); then
+    say "stats: kernel times (nsys) of the plain case and the 10-model bootstrap"
+    filter='BM_Spearman_Cuda/steps:(200/models:15625/resamples:0|100/models:10/resamples:10000)/'
+    if timeout 60 "$nsys" profile --trace=cuda --sample=none --cpuctxsw=none \
+         --force-overwrite=true -o "$results/stats_profile" \
+         "$build/benchmarks/proxytask_stats_cuda_bench" --benchmark_filter="$filter" \
+         --benchmark_min_time=0.05 >"$results/stats_profile.txt" 2>&1; then
+      timeout 30 "$nsys" stats --report cuda_gpu_kern_sum --format table \
+        "$results/stats_profile.nsys-rep" 2>&1 | head -24 | tee "$results/stats_kernels.txt" || true
+    else
+      echo "device-check: no kernel profile (nsys failed: $results/stats_profile.txt)"
+    fi
+  fi
 fi
 
 # === trainer: the reference trainer's CUDA back-end =============================================

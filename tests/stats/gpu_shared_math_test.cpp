@@ -49,8 +49,7 @@ TEST(MergeCount, SortsAndCountsStrictInversions) {
         std::vector<std::uint32_t> a = keys, b(n);
         std::uint64_t inversions = 0;
         std::uint32_t const* sorted =
-            dt::sort_by_merges(a.data(), b.data(), n, ranges,
-                               dt::inversion_counter{&inversions});
+            dt::sort_by_merges(a.data(), b.data(), n, ranges, dt::inversion_counter{&inversions});
         EXPECT_TRUE(std::equal(expected.begin(), expected.end(), sorted))
             << n << " keys, levels " << levels << ", " << ranges << " ranges";
         EXPECT_EQ(inversions, quadratic_inversions(keys))
@@ -76,7 +75,8 @@ TEST(MergeCount, TheMergeIsStable) {
     std::stable_sort(expected.begin(), expected.end());
     high_half const* sorted =
         dt::sort_by_merges(keys.data(), spare.data(), n, 7, [](high_half, bool, std::uint32_t) {});
-    for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(sorted[i].v, expected[i].v) << n << " keys, " << i;
+    for (std::uint32_t i = 0; i < n; ++i)
+      ASSERT_EQ(sorted[i].v, expected[i].v) << n << " keys, " << i;
   }
 }
 
@@ -271,8 +271,8 @@ std::vector<double> jackknife_by_merges(dt::step_ranks const& s,
   for (std::uint32_t i = 0; i < n; ++i) keys[i] = dt::y_index_key(dt::y_of_key(sorted[i]), i);
   std::vector<std::uint64_t> other(n);
   std::vector<std::uint32_t> greater(n), at_least(n);
-  std::uint64_t const* by_y = dt::sort_by_merges(keys.data(), other.data(), n, ranges,
-                                                 dt::later_at_least{at_least.data()});
+  std::uint64_t const* by_y =
+      dt::sort_by_merges(keys.data(), other.data(), n, ranges, dt::later_at_least{at_least.data()});
   for (std::uint32_t q = 0; q < n; ++q) {
     auto const i = static_cast<std::uint32_t>(by_y[q]);
     greater[i] = at_least[i] - dt::later_in_y_group(by_y, n, q);

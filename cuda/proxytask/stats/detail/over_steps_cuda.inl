@@ -294,8 +294,7 @@ result<void> launch_kendall_merges(cudaStream_t stream, std::size_t rows, std::s
   auto const in_shared = merges(bytes, nullptr);
   if (!in_shared) return in_shared.error();
   if (*in_shared) return {};
-  if (auto const r = ws.scratch.resize(bytes * steps / sizeof(std::uint32_t), stream); !r)
-    return r;
+  if (auto const r = ws.scratch.resize(bytes * steps / sizeof(std::uint32_t), stream); !r) return r;
   if (auto const r = merges(0, reinterpret_cast<Key*>(ws.scratch.data())); !r) return r.error();
   return {};
 }
@@ -359,8 +358,7 @@ result<void> launch_block_permutations(permutation_args args, std::size_t steps,
       (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
       std::min<std::size_t>(most, 65535));
   bool const kendall = args.rule.method == correlation::kendall_tau_b;
-  std::size_t const scratch_words =
-      permutation_scratch_words(args.rows, kendall ? sizeof(Key) : 0);
+  std::size_t const scratch_words = permutation_scratch_words(args.rows, kendall ? sizeof(Key) : 0);
   std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
   bool const in_shared = shared_bytes <= 40 * 1024;
   if (!in_shared) {

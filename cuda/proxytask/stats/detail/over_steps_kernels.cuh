@@ -887,9 +887,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   if (!a.rule.has_replicates(stats) || blockIdx.y >= count) return;
   bool const kendall = a.rule.method == correlation::kendall_tau_b;
   uint64_t const words = permutation_scratch_words(a.rows, kendall ? sizeof(Key) : 0);
-  uint32_t* const order = scratch_in_shared ? dynamic_shared
-                                            : a.scratch + (static_cast<uint64_t>(blockIdx.y) *
-                                                               gridDim.x + s) * words;
+  uint32_t* const order =
+      scratch_in_shared ? dynamic_shared
+                        : a.scratch + (static_cast<uint64_t>(blockIdx.y) * gridDim.x + s) * words;
   // Per pair in model order (the CPU's pairing order): Spearman's doubled ranks, Kendall's groups.
   uint32_t* const x_of = order + a.rows;
   uint32_t* const y_of = x_of + a.rows;
@@ -1217,8 +1217,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
     at_least[i] = 0;
   }
   __syncthreads();
-  uint64_t const* const by_y =
-      merge_levels<Block>(keys, keys + rows, n, later_at_least{at_least});
+  uint64_t const* const by_y = merge_levels<Block>(keys, keys + rows, n, later_at_least{at_least});
   for (uint32_t q = t; q < n; q += Block) {
     auto const i = static_cast<uint32_t>(by_y[q]);
     greater[i] = at_least[i] - later_in_y_group(by_y, n, q);
