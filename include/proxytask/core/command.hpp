@@ -43,6 +43,20 @@ inline std::string command_text(std::vector<std::string> const& argv) {
   return shown;
 }
 
+/// Spawn attributes for a child in its own process group (so that one signal to the group
+/// reaches whatever it starts), with default signal dispositions and an empty signal mask,
+/// whatever the parent's are. @pre attr is initialised (posix_spawnattr_init)
+inline void spawn_in_own_group(posix_spawnattr_t& attr) {
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+}
+
 /// Runs `argv` (argv[0] looked up in PATH; stdin /dev/null; the environment inherited; its own
 /// process group, so that a timeout kills whatever it started too) and captures its stdout and
 /// stderr. Past `timeout_s` the group is killed and the output says so (`timed_out`).
@@ -73,14 +87,7 @@ inline result<command_output> run_command(std::vector<std::string> const& argv, 
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, err.get(), 2);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  spawn_in_own_group(attr);
   pid_t pid = 0;
   int const rc = ::posix_spawnp(&pid, argv_p[0], &actions, &attr, argv_p.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

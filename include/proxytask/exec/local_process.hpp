@@ -59,6 +59,7 @@
 /// gone without an exit status. Trials keep running when the executor goes away.
 
 #include <proxytask/core/atomic_file.hpp>
+#include <proxytask/core/command.hpp>
 #include <proxytask/core/error.hpp>
 #include <proxytask/core/json.hpp>
 #include <proxytask/exec/detail/trial_files.hpp>
@@ -725,16 +726,7 @@ class local_process_executor {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    // Its own process group (cancel signals the whole group), default signal dispositions
-    // and an empty signal mask, whatever the controller's are.
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    proxytask::detail::spawn_in_own_group(attr);  // cancel signals the whole group
     pid_t pid = 0;
     int const rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv_p.data(), env_p.data());
     posix_spawn_file_actions_destroy(&actions);
