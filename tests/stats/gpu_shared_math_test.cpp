@@ -182,6 +182,52 @@ TEST(PermutationOrders, ShufflesUniformlyFromPhilox) {
     for (std::uint32_t count : value) EXPECT_NEAR(count, replicates / n, 500);
 }
 
+/// shuffled_order as a GPU block runs it in rounds (reserve_swap for every position, then
+/// run_reserved_swap for every position), visiting positions in a fresh random order in each
+/// phase as threads might. Returns the number of rounds.
+std::uint32_t shuffle_in_rounds(std::vector<std::uint32_t>& order, std::uint32_t n,
+                                proxytask::stats::philox_stream const& draw, std::mt19937& visits) {
+  std::vector<std::uint32_t> target(n), blocks(dt::swap_target_blocks(n)), positions(n);
+  std::vector<std::uint64_t> reserved(n, 0);
+  std::iota(blocks.begin(), blocks.end(), 0u);
+  std::shuffle(blocks.begin(), blocks.end(), visits);
+  for (std::uint32_t const b : blocks) dt::swap_targets_of_block(target.data(), n, draw, b);
+  if (n > 0) target[0] = dt::swap_done;
+  order.resize(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::iota(positions.begin(), positions.end(), 0u);
+  for (std::uint32_t round = 1;; ++round) {
+    std::shuffle(positions.begin(), positions.end(), visits);
+    for (std::uint32_t const i : positions)
+      dt::reserve_swap(target.data(), round, i, [&](std::uint32_t slot, std::uint64_t priority) {
+        reserved[slot] = std::max(reserved[slot], priority);
+      });
+    std::shuffle(positions.begin(), positions.end(), visits);
+    bool pending = false;
+    for (std::uint32_t const i : positions)
+      pending |= dt::run_reserved_swap(order.data(), target.data(), reserved.data(), round, i);
+    if (!pending) return round;
+  }
+}
+
+TEST(PermutationOrders, TheShuffleInRoundsIsTheSequentialShuffle) {
+  std::mt19937 visits(11);
+  for (std::uint32_t const n : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 9u, 33u, 100u, 1000u, 4097u, 15625u}) {
+    std::uint32_t const replicates = n <= 1000 ? 20 : 3;
+    for (std::uint32_t r = 0; r < replicates; ++r) {
+      proxytask::stats::philox_stream const draw(3, n, r,
+                                                 proxytask::stats::draw_purpose::permutation);
+      std::vector<std::uint32_t> expected(n), order;
+      auto sequential = draw;
+      dt::shuffled_order(expected.data(), n, sequential);
+      std::uint32_t const rounds = shuffle_in_rounds(order, n, draw, visits);
+      ASSERT_EQ(order, expected) << n << " pairs, replicate " << r;
+      // Logarithmic depth: about 2.8 log2(n) rounds on random targets (31 at 15,625).
+      EXPECT_LE(rounds, 4 * std::bit_width(n) + 4) << n << " pairs, replicate " << r;
+    }
+  }
+}
+
 /// The step_ranks of n pairs without NaN: positions in x order (ties in row order), dense groups.
 dt::step_ranks ranks_of(std::vector<double> const& x, std::vector<double> const& y) {
   auto const n = static_cast<std::uint32_t>(x.size());

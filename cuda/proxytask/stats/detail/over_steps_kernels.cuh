@@ -857,27 +857,57 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) permutation_kernel(permutation_ar
   }
 }
 
-/// The scratch of one block of block_permutations_kernel, in 32-bit words: the pairing, and per
-/// pair in model order its x and y values (rows each), then, for Kendall, two arrays of rows keys
-/// of key_bytes each (8-byte aligned).
+/// The scratch of one block of block_permutations_kernel, in 32-bit words: the pairing, per pair
+/// in model order its x and y values, the shuffle's swap targets (rows each), its reservations
+/// (rows 64-bit words, 8-byte aligned), then, for Kendall, two arrays of rows keys of key_bytes
+/// each.
 PROXYTASK_HD constexpr uint64_t permutation_scratch_words(uint32_t rows, uint32_t key_bytes) {
-  uint64_t const values = 3 * uint64_t{rows};
-  return values + values % 2 + 2 * uint64_t{rows} * key_bytes / 4;
+  uint64_t const values = 4 * uint64_t{rows};
+  return values + values % 2 + 2 * uint64_t{rows} + 2 * uint64_t{rows} * key_bytes / 4;
+}
+
+/// shuffled_order(order, n, draw) by the whole block, in rounds of reservations
+/// (stats/detail/permutations.hpp): the same permutation, in about 2.8 log2(n) rounds of
+/// n / Block positions per thread instead of n swaps by one thread. `target` and `reserved` have
+/// room for n entries.
+template <int Block>
+__device__ void shuffle_in_block(uint32_t* order, uint32_t* target, unsigned long long* reserved,
+                                 uint32_t n, philox_stream const& draw) {
+  uint32_t const t = threadIdx.x;
+  for (uint32_t b = t; b < swap_target_blocks(n); b += Block)
+    swap_targets_of_block(target, n, draw, b);
+  for (uint32_t i = t; i < n; i += Block) {
+    order[i] = i;
+    reserved[i] = 0;  // below every round's priorities
+  }
+  if (t == 0 && n > 0) target[0] = swap_done;
+  __syncthreads();
+  auto const reserve = [reserved](uint32_t position, uint64_t priority) {
+    atomicMax(&reserved[position], static_cast<unsigned long long>(priority));
+  };
+  for (uint32_t round = 1;; ++round) {
+    for (uint32_t i = t; i < n; i += Block) reserve_swap(target, round, i, reserve);
+    __syncthreads();
+    bool pending = false;
+    for (uint32_t i = t; i < n; i += Block)
+      pending |= run_reserved_swap(order, target, reserved, round, i);
+    if (__syncthreads_or(pending) == 0) return;
+  }
 }
 
 /// Permutation tests of larger steps: one block per pairing at a time (blockIdx.y, then every
 /// gridDim.y-th), its arrays in the block's scratch (shared memory when it fits, else a.scratch).
-/// Thread 0 draws the pairing as the CPU does (nth_order, or Fisher-Yates on the same Philox
-/// words: sequential by nature), and the block computes its statistic: Spearman's sum of doubled
-/// ranks' products by one reduction, Kendall's concordant - discordant by the merge sorts of the
-/// pairing's xy keys (kendall_merge_part). Thread 0 counts, and adds to the step's counts at the
-/// end.
+/// The block draws the pairing as the CPU does (Fisher-Yates on the same Philox words, its swaps
+/// in rounds: shuffle_in_block; thread 0 takes the exact test's nth_order), and computes its
+/// statistic: Spearman's sum of doubled ranks' products by one reduction, Kendall's concordant -
+/// discordant by the merge sorts of the pairing's xy keys (kendall_merge_part). Thread 0 counts,
+/// and adds to the step's counts at the end.
 template <int Block, class Key>
 PROXYTASK_KERNEL void __launch_bounds__(Block)
     block_permutations_kernel(permutation_args a, bool scratch_in_shared) {
   using reduce_t = cub::BlockReduce<int64_t, Block>;
   __shared__ typename reduce_t::TempStorage temp;
-  extern __shared__ __align__(16) uint32_t dynamic_shared[];  // 8-byte keys follow the values
+  extern __shared__ __align__(16) uint32_t dynamic_shared[];  // 8-byte words follow the values
   uint32_t const s = blockIdx.x, t = threadIdx.x;
   step_stats const stats = a.stats[s];
   uint32_t const n = stats.valid;
@@ -893,7 +923,10 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   // Per pair in model order (the CPU's pairing order): Spearman's doubled ranks, Kendall's groups.
   uint32_t* const x_of = order + a.rows;
   uint32_t* const y_of = x_of + a.rows;
-  Key* const keys = reinterpret_cast<Key*>(order + permutation_scratch_words(a.rows, 0));
+  uint32_t* const target = y_of + a.rows;  // the shuffle's
+  uint64_t const values = 4 * uint64_t{a.rows};
+  auto* const reserved = reinterpret_cast<unsigned long long*>(order + values + values % 2);
+  Key* const keys = reinterpret_cast<Key*>(reserved + a.rows);
   uint64_t const base = static_cast<uint64_t>(s) * a.rows;
   for (uint32_t k = t; k < n; k += Block) {
     uint32_t const p = a.arrays.draw_position[base + k];
@@ -928,14 +961,11 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   uint32_t at_least = 0, at_most = 0;
   for (uint32_t r = blockIdx.y; r < count; r += gridDim.y) {
     __syncthreads();  // every thread is done with the last pairing and the reduction's storage
-    if (t == 0) {
-      if (exact) {
-        nth_order(order, n, r);
-      } else {
-        philox_stream draw(a.seed, s, r, draw_purpose::permutation);
-        shuffled_order(order, n, draw);
-      }
-    }
+    if (!exact)
+      shuffle_in_block<Block>(order, target, reserved, n,
+                              philox_stream(a.seed, s, r, draw_purpose::permutation));
+    else if (t == 0)
+      nth_order(order, n, r);
     __syncthreads();
     int64_t const v = statistic();
     at_least += v >= observed;
