@@ -329,11 +329,13 @@ inline result<void> launch_jackknife(cudaStream_t stream, std::size_t rows, std:
 /// (summarize_in_block_kernel); more go through tally_kernel and select_kernel.
 inline constexpr std::size_t in_block_resamples = 512 * 20;
 
-/// Launches summarize_in_block_kernel in the smallest tier that holds `count` resamples; false when
-/// the device has too little shared memory for it (80 KiB at the most).
+/// Launches summarize_in_block_kernel in the smallest tier that holds `count` resamples; false,
+/// launching nothing, when none does (more than in_block_resamples) or the device has too little
+/// shared memory for it (80 KiB at the most).
 inline result<bool> launch_in_block_summary(cudaStream_t stream, std::uint32_t count,
                                             std::uint32_t steps, selection const& select, double c,
                                             bool sorted_back, workspace& ws) {
+  if (count > in_block_resamples) return false;
   double* const replicates = ws.replicates.data();
   double* const out = ws.order_statistics.data();
   if (count <= 128 * 8)
@@ -521,11 +523,9 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
     double const c = options.threshold.value_or(0.0);
     // The percentile interval's levels are fixed: its order statistics need no round trip.
     selection const select{nullptr, ws.tallies.data(), ws.stats.data(), rule, alpha, 1.0 - alpha};
-    if (resamples <= in_block_resamples) {
-      auto const r = launch_in_block_summary(stream, count, s32, select, c, bca, ws);
-      if (!r) return r.error();
-      in_block_summary = *r;
-    }
+    auto const summarised = launch_in_block_summary(stream, count, s32, select, c, bca, ws);
+    if (!summarised) return summarised.error();
+    in_block_summary = *summarised;
     if (!in_block_summary) {
       tally_kernel<<<s32, 32, 0, stream>>>(ws.replicates.data(), count, ws.stats.data(), rule, c,
                                            ws.tallies.data());

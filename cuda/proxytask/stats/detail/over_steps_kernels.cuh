@@ -367,10 +367,11 @@ inline constexpr std::uint16_t no_position = 0xFFFF;
 template <class Key, int Block, int Items>
 struct in_block_storage {
   static constexpr int capacity = Block * Items;
-  /// 5-bit digits: as much shared memory as 4-bit ones in these tiers (the exchange of the keys
-  /// is the larger part), and a pass less in every four.
-  using sort_t = cub::BlockRadixSort<Key, Block, Items, std::uint16_t, 5>;
-  using scan_t = cub::BlockScan<uint32_t, Block>;
+  /// Sized so that the largest float tier fits an A100's 163 KiB per block: 4-bit digits (5-bit
+  /// ones take 2,240 bytes more for the 1024 x 16 tier's ranking, 8 KB more for 256 x 8) and
+  /// warp-scan block scans (raking ones take 4 KB more), so that the union is the sort's.
+  using sort_t = cub::BlockRadixSort<Key, Block, Items, std::uint16_t>;
+  using scan_t = cub::BlockScan<uint32_t, Block, cub::BLOCK_SCAN_WARP_SCANS>;
   using reduce_t = cub::BlockReduce<int64_t, Block>;
   using range_t = cub::BlockReduce<Key, Block>;
   union {
@@ -388,6 +389,10 @@ struct in_block_storage {
   /// (at most 2 capacity + 1 < 2^16).
   std::uint16_t model[capacity];
 };
+
+// The largest float tier runs on an A100 too (its ranking's static shared memory is far below
+// the 1 KiB left).
+static_assert(sizeof(in_block_storage<uint32_t, 1024, 16>) <= 163 * 1024 - 1024);
 
 /// The number of bits of v (0 for 0).
 template <class Key>
