@@ -864,11 +864,10 @@ PROXYTASK_KERNEL void __launch_bounds__(Block) permutation_kernel(permutation_ar
 
 /// The scratch of one block of block_permutations_kernel, in 32-bit words: the pairing, per pair
 /// in model order its x and y values, the shuffle's swap targets (rows each), its reservations
-/// (rows 64-bit words, 8-byte aligned), then, for Kendall, two arrays of rows keys of key_bytes
-/// each.
+/// (rows 64-bit words: four arrays of 32-bit words keep them 8-byte aligned), then, for Kendall,
+/// two arrays of rows keys of key_bytes each.
 PROXYTASK_HD constexpr uint64_t permutation_scratch_words(uint32_t rows, uint32_t key_bytes) {
-  uint64_t const values = 4 * uint64_t{rows};
-  return values + values % 2 + 2 * uint64_t{rows} + 2 * uint64_t{rows} * key_bytes / 4;
+  return 4 * uint64_t{rows} + 2 * uint64_t{rows} + 2 * uint64_t{rows} * key_bytes / 4;
 }
 
 /// shuffled_order(order, n, draw) by the whole block, in rounds of reservations
@@ -929,8 +928,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   uint32_t* const x_of = order + a.rows;
   uint32_t* const y_of = x_of + a.rows;
   uint32_t* const target = y_of + a.rows;  // the shuffle's
-  uint64_t const values = 4 * uint64_t{a.rows};
-  auto* const reserved = reinterpret_cast<unsigned long long*>(order + values + values % 2);
+  auto* const reserved = reinterpret_cast<unsigned long long*>(target + a.rows);
   Key* const keys = reinterpret_cast<Key*>(reserved + a.rows);
   uint64_t const base = static_cast<uint64_t>(s) * a.rows;
   for (uint32_t k = t; k < n; k += Block) {
