@@ -73,8 +73,7 @@ TEST(MergeCount, TheMergeIsStable) {
       keys[i] = {static_cast<std::uint32_t>(sample[i]) << 16 | i};
     auto expected = keys;
     std::stable_sort(expected.begin(), expected.end());
-    high_half const* sorted =
-        dt::sort_by_merges(keys.data(), spare.data(), n, 7, [](high_half, bool, std::uint32_t) {});
+    high_half const* sorted = dt::sort_by_merges(keys.data(), spare.data(), n, 7, dt::just_sort{});
     for (std::uint32_t i = 0; i < n; ++i)
       ASSERT_EQ(sorted[i].v, expected[i].v) << n << " keys, " << i;
   }
@@ -103,7 +102,7 @@ std::int64_t score_by_merges(std::vector<double> const& x, std::vector<double> c
   std::vector<Key> a(n), b(n);
   for (std::uint32_t p = 0; p < n; ++p) a[p] = dt::xy_key<Key>(x_first[p], y_first[by_x[p]]);
   std::uint32_t const ranges = n / 5 + 1;
-  Key* sorted = dt::sort_by_merges(a.data(), b.data(), n, ranges, [](Key, bool, std::uint32_t) {});
+  Key* sorted = dt::sort_by_merges(a.data(), b.data(), n, ranges, dt::just_sort{});
   Key* spare = sorted == a.data() ? b.data() : a.data();
   std::int64_t xy_ties = 0;
   for (std::uint32_t i = 0; i < n; ++i) xy_ties += dt::equal_keys_before(sorted, i);
@@ -312,8 +311,8 @@ std::vector<double> jackknife_by_merges(dt::step_ranks const& s,
   std::vector<std::uint64_t> xy(n), spare(n), keys(n);
   for (std::uint32_t p = 0; p < n; ++p) xy[p] = dt::xy_key<std::uint64_t>(x_lo[p], y_lo[p]);
   std::uint32_t const ranges = n / 3 + 1;
-  std::uint64_t const* sorted = dt::sort_by_merges(xy.data(), spare.data(), n, ranges,
-                                                   [](std::uint64_t, bool, std::uint32_t) {});
+  std::uint64_t const* sorted =
+      dt::sort_by_merges(xy.data(), spare.data(), n, ranges, dt::just_sort{});
   for (std::uint32_t i = 0; i < n; ++i) keys[i] = dt::y_index_key(dt::y_of_key(sorted[i]), i);
   std::vector<std::uint64_t> other(n);
   std::vector<std::uint32_t> greater(n), at_least(n);

@@ -312,8 +312,8 @@ TEST_F(CudaTest, MatchesTheCpuOnPermutationTests) {
 
 TEST_F(CudaTest, MatchesTheCpuOnPermutationTestsOfManyModels) {
   // One block per pairing: steps of at most 8 pairs among 40 models (exact, most scores NaN),
-  // the arrays in shared memory (300 models) and in global scratch (3,000 for Kendall's keys,
-  // 5,000 for Spearman's ranks), 64-bit Kendall keys (70,000 models); ties and NaNs.
+  // the arrays in shared memory (300 models) and in global scratch (3,000 and 5,000), 64-bit
+  // Kendall keys (70,000 models); ties and NaNs.
   std::uint64_t seed = 90;
   struct size {
     std::size_t models, steps, permutations;

@@ -75,31 +75,47 @@ inline unsigned blocks_for(std::size_t n, unsigned block) {
   return static_cast<unsigned>((n + block - 1) / block);
 }
 
-/// Launches block_replicates_kernel with its scratch in shared memory when it fits in 40 KiB,
-/// else in the workspace.
+/// How a kernel of one block per item (a replicate or a pairing) at a time is launched: enough
+/// blocks per step for 8 per multiprocessor, each taking every gridDim.y-th of its step's items,
+/// and each block's scratch in shared memory when it fits in 40 KiB, else in the workspace.
+struct block_per_item {
+  dim3 grid;
+  std::size_t shared_bytes = 0;      ///< the scratch, when in shared memory
+  std::uint32_t* scratch = nullptr;  ///< the blocks' global scratch, or nullptr: shared memory
+};
+
+/// The launch of `steps` x at most `items` items whose blocks need `words` 32-bit words each.
+inline result<block_per_item> plan_block_per_item(std::size_t steps, std::size_t items,
+                                                  std::size_t words, workspace& ws,
+                                                  cudaStream_t stream) {
+  int device = 0, processors = 0;
+  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
+  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
+  std::size_t const per_step = std::clamp<std::size_t>(
+      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
+      std::min<std::size_t>(items, 65535));
+  block_per_item plan{dim3(static_cast<unsigned>(steps), static_cast<unsigned>(per_step))};
+  if (std::size_t const bytes = words * sizeof(std::uint32_t); bytes <= 40 * 1024) {
+    plan.shared_bytes = bytes;
+    return plan;
+  }
+  if (auto const r = ws.scratch.resize(words * steps * per_step, stream); !r) return r.error();
+  plan.scratch = ws.scratch.data();
+  return plan;
+}
+
+/// Launches block_replicates_kernel (plan_block_per_item).
 template <class Key>
 result<void> launch_block_replicates(replicate_args args, std::size_t steps, workspace& ws,
                                      cudaStream_t stream) {
   constexpr int block = 256;
-  int device = 0, processors = 0;
-  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
-  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
-  // Enough blocks for 8 per multiprocessor, each taking every gridDim.y-th replicate of its step.
-  std::size_t const per_step = std::clamp<std::size_t>(
-      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
-      std::min<std::size_t>(args.count, 65535));
   bool const kendall = args.rule.method == correlation::kendall_tau_b;
-  std::size_t const scratch_words = replicate_scratch_words(args.rows, kendall ? sizeof(Key) : 0);
-  std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
-  bool const in_shared = shared_bytes <= 40 * 1024;
-  if (!in_shared) {
-    if (auto const r = ws.scratch.resize(scratch_words * steps * per_step, stream); !r)
-      return r.error();
-    args.scratch = ws.scratch.data();
-  }
-  dim3 const grid(static_cast<unsigned>(steps), static_cast<unsigned>(per_step));
+  auto const plan = plan_block_per_item(
+      steps, args.count, replicate_scratch_words(args.rows, kendall ? sizeof(Key) : 0), ws, stream);
+  if (!plan) return plan.error();
+  args.scratch = plan->scratch;
   block_replicates_kernel<block, Key>
-      <<<grid, block, in_shared ? shared_bytes : 0, stream>>>(args, in_shared);
+      <<<plan->grid, block, plan->shared_bytes, stream>>>(args, plan->scratch == nullptr);
   PROXYTASK_CUDA_TRY(cudaGetLastError());
   return {};
 }
@@ -346,31 +362,18 @@ inline result<bool> launch_in_block_summary(cudaStream_t stream, std::uint32_t c
                 stream, replicates, count, select, c, sorted_back, ws.tallies.data(), out);
 }
 
-/// Launches block_permutations_kernel with its scratch in shared memory when it fits in 40 KiB,
-/// else in the workspace; `most` pairings per step at the most.
+/// Launches block_permutations_kernel (plan_block_per_item); `most` pairings per step at the most.
 template <class Key>
 result<void> launch_block_permutations(permutation_args args, std::size_t steps, std::size_t most,
                                        workspace& ws, cudaStream_t stream) {
   constexpr int block = 256;
-  int device = 0, processors = 0;
-  PROXYTASK_CUDA_TRY(cudaGetDevice(&device));
-  PROXYTASK_CUDA_TRY(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device));
-  // Enough blocks for 8 per multiprocessor, each taking every gridDim.y-th pairing of its step.
-  std::size_t const per_step = std::clamp<std::size_t>(
-      (std::size_t{8} * static_cast<std::size_t>(processors) + steps - 1) / steps, 1,
-      std::min<std::size_t>(most, 65535));
   bool const kendall = args.rule.method == correlation::kendall_tau_b;
-  std::size_t const scratch_words = permutation_scratch_words(args.rows, kendall ? sizeof(Key) : 0);
-  std::size_t const shared_bytes = scratch_words * sizeof(std::uint32_t);
-  bool const in_shared = shared_bytes <= 40 * 1024;
-  if (!in_shared) {
-    if (auto const r = ws.scratch.resize(scratch_words * steps * per_step, stream); !r)
-      return r.error();
-    args.scratch = ws.scratch.data();
-  }
-  dim3 const grid(static_cast<unsigned>(steps), static_cast<unsigned>(per_step));
+  auto const plan = plan_block_per_item(
+      steps, most, permutation_scratch_words(args.rows, kendall ? sizeof(Key) : 0), ws, stream);
+  if (!plan) return plan.error();
+  args.scratch = plan->scratch;
   block_permutations_kernel<block, Key>
-      <<<grid, block, in_shared ? shared_bytes : 0, stream>>>(args, in_shared);
+      <<<plan->grid, block, plan->shared_bytes, stream>>>(args, plan->scratch == nullptr);
   PROXYTASK_CUDA_TRY(cudaGetLastError());
   return {};
 }

@@ -609,10 +609,9 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
 /// buffer that holds the sorted keys (keys or spare). O(n log n / Block + log^2 n) per thread.
 template <int Block, class Key, class Visit>
 __device__ Key* merge_levels(Key* keys, Key* spare, uint32_t n, Visit visit) {
-  uint32_t const share = (n + Block - 1) / Block;
-  uint32_t const begin = min(n, threadIdx.x * share), end = min(n, begin + share);
+  output_range const mine = output_range_of(n, Block, threadIdx.x);
   for (uint32_t width = 1; width < n; width *= 2) {
-    merge_outputs(keys, spare, n, width, begin, end, visit);
+    merge_outputs(keys, spare, n, width, mine.begin, mine.end, visit);
     __syncthreads();
     Key* const swap = keys;
     keys = spare;
@@ -630,7 +629,7 @@ template <int Block, class Key>
 __device__ int64_t kendall_merge_part(Key* a, Key* b, uint32_t n) {
   uint32_t const t = threadIdx.x;
   // 1. Sort by (x group, y group): each x tie group in y order.
-  Key* const sorted = merge_levels<Block>(a, b, n, [](Key, bool, uint32_t) {});
+  Key* const sorted = merge_levels<Block>(a, b, n, just_sort{});
   Key* const spare = sorted == a ? b : a;
   int64_t part = 0;
   for (uint32_t i = t; i < n; i += Block) part += equal_keys_before(sorted, i);
@@ -1241,8 +1240,7 @@ PROXYTASK_KERNEL void __launch_bounds__(Block)
   // The xy keys, sorted.
   for (uint32_t p = t; p < n; p += Block) xy[p] = xy_key<uint64_t>(x_lo[p], y_lo[p]);
   __syncthreads();
-  uint64_t const* const sorted =
-      merge_levels<Block>(xy, xy + rows, n, [](uint64_t, bool, uint32_t) {});
+  uint64_t const* const sorted = merge_levels<Block>(xy, xy + rows, n, just_sort{});
   // The dominance sort of their y groups, each element counting the later ones at least as high,
   // then less those of its own y group: the later ones above it.
   for (uint32_t i = t; i < n; i += Block) {

@@ -106,6 +106,18 @@ PROXYTASK_HD void merge_outputs(Key const* src, Key* dst, std::uint32_t n, std::
   }
 }
 
+/// Outputs [begin, end) of range r of `ranges` equal ranges covering a level's n outputs (those
+/// of GPU thread r of a block of `ranges`).
+struct output_range {
+  std::uint32_t begin, end;
+};
+PROXYTASK_HD inline output_range output_range_of(std::uint32_t n, std::uint32_t ranges,
+                                                 std::uint32_t r) noexcept {
+  std::uint32_t const share = (n + ranges - 1) / ranges;
+  std::uint32_t const begin = r * share < n ? r * share : n;
+  return {begin, n - begin < share ? n : begin + share};
+}
+
 /// A merge_outputs visitor that counts the strict inversions: for every right-run key, the
 /// left-run keys placed after it.
 struct inversion_counter {
@@ -114,6 +126,12 @@ struct inversion_counter {
   PROXYTASK_HD void operator()(Key, bool from_right, std::uint32_t later) const noexcept {
     if (from_right) *inversions += later;
   }
+};
+
+/// A merge_outputs visitor that counts nothing: the sort alone.
+struct just_sort {
+  template <class Key>
+  PROXYTASK_HD void operator()(Key, bool, std::uint32_t) const noexcept {}
 };
 
 /// The key of step 1: x group above y group (both below 2^(bits of Key / 2)).
@@ -149,11 +167,10 @@ PROXYTASK_HD inline std::int64_t score_of_counts(std::int64_t total, std::int64_
 /// buffer that holds the sorted keys. visit sees every key placed (merge_outputs).
 template <class Key, class Visit>
 Key* sort_by_merges(Key* keys, Key* spare, std::uint32_t n, std::uint32_t ranges, Visit visit) {
-  std::uint32_t const share = (n + ranges - 1) / ranges;
   for (std::uint32_t width = 1; width < n; width *= 2) {
     for (std::uint32_t r = 0; r < ranges; ++r) {
-      std::uint32_t const begin = r * share < n ? r * share : n;
-      merge_outputs(keys, spare, n, width, begin, n - begin < share ? n : begin + share, visit);
+      output_range const o = output_range_of(n, ranges, r);
+      merge_outputs(keys, spare, n, width, o.begin, o.end, visit);
     }
     Key* const t = keys;
     keys = spare;
