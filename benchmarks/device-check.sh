@@ -29,7 +29,9 @@
 #      PyTorch eager on the same GPU in the same run).
 # Every part runs even when an earlier one failed (except what needs the build); the exit status
 # is non-zero when any part failed. Results go to build/device/device-check/ and, when $OUT is
-# set (the device tool), to $OUT too.
+# set (the device tool, which returns at most 8 files), to $OUT as the summaries and one archive
+# of everything, device-check.tar.gz, refreshed as each part starts: a run stopped at its time
+# limit still returns what it had measured.
 #
 # Data and headers the device machine lacks travel in the ignored folder .device-data/ (the
 # device tool carries ignored paths named in its `carry` list). Prepare it once, here:
@@ -46,11 +48,21 @@ root=$PWD
 build=build/device
 results=$build/device-check
 jobs=${DEVICE_CHECK_JOBS:-16}
+rm -rf "$results"  # only this run's results: none left from an earlier run can pass for new
 mkdir -p "$results"
 failed=()
 started=$(date +%s)
 
-say() { printf '\n== %s (%ds)\n' "$*" "$(($(date +%s) - started))"; }
+save_results() {  # the results so far to $OUT (see the header), when it is set
+  [[ -n ${OUT:-} && -d ${OUT:-} ]] || return 0
+  cp "$results"/*summary.md "$OUT"/ 2>/dev/null || true
+  tar -czf "$OUT/device-check.tar.gz" -C "$results" --exclude='*.nsys-rep' --exclude='*.sqlite' \
+    --exclude=full-run . 2>/dev/null || true
+}
+say() {
+  save_results
+  printf '\n== %s (%ds)\n' "$*" "$(($(date +%s) - started))"
+}
 # bench_ok FILE: the Google Benchmark JSON exists and no benchmark in it reported an error (a
 # benchmark that calls SkipWithError still exits 0).
 bench_ok() {
@@ -424,10 +436,7 @@ except OSError:
 PY
 fi
 
-if [[ -n ${OUT:-} && -d ${OUT:-} ]]; then
-  cp "$results"/*.json "$results"/*summary.md "$results"/*.txt "$OUT"/ 2>/dev/null || true
-  [[ -f $results/full_run.txt ]] && cp "$results/full_run.txt" "$OUT"/ || true
-fi
+save_results
 
 echo
 echo "device-check: $(($(date +%s) - started)) s"
