@@ -470,14 +470,20 @@ result<step_table> correlate_on_device(cudaStream_t stream, Real const* scores, 
   };
   // The reference: in one block while that is quick (a block sorts 2,048 values in a few
   // microseconds, but 16,384 in a hundred and more), else with CUB's device-wide sort.
+  constexpr std::size_t most_in_block = 2048;
   bool reference_in_block = false;
-  if (rows <= 2048) {
-    auto const r = with_in_block_tier<key_t>(rows, [&](auto block, auto items) {
+  if (rows <= most_in_block) {
+    auto const r = with_in_block_tier<key_t>(rows, [&](auto block, auto items) -> result<bool> {
       constexpr int b = decltype(block)::value, i = decltype(items)::value;
-      return launch(reference_in_block_kernel<Real, b, i>, 1, b,
-                    sizeof(in_block_storage<key_t, b, i>), stream, reference, n,
-                    ws.reference_models_out.data(), ws.reference_first.data(),
-                    ws.reference_last.data(), ws.has_reference.data(), ws.reference_present.data());
+      if constexpr (std::size_t{b} * i > most_in_block) {
+        return false;  // not reached: no kernel of the larger tiers is compiled
+      } else {
+        return launch(reference_in_block_kernel<Real, b, i>, 1, b,
+                      sizeof(in_block_storage<key_t, b, i>), stream, reference, n,
+                      ws.reference_models_out.data(), ws.reference_first.data(),
+                      ws.reference_last.data(), ws.has_reference.data(),
+                      ws.reference_present.data());
+      }
     });
     if (!r) return r.error();
     reference_in_block = *r;
