@@ -9,7 +9,7 @@
 #   1. builds proxytask_stats_cuda_tests and proxytask_stats_cuda_bench (Release, sm_90);
 #   2. runs the GPU tests (GPU against CPU, bit for bit), then compute-sanitizer memcheck and
 #      racecheck on a small filter of them;
-#   3. runs the benchmark (GPU, CPU with all threads, a bare CUB segmented sort) and
+#   3. runs the benchmark (GPU, CPU with all threads, bare CUB sorts: segmented, whole batch) and
 #      benchmarks/peers/gpu_peers.py (PyTorch, torchmetrics, scipy) on the same inputs;
 #   4. prints one table: ours against PyTorch with the targets, ranked elements per second
 #      against the CUB sort, and the GPU-vs-CPU crossover that backend::auto_ uses;
@@ -277,9 +277,15 @@ for label, bench, args in [
 print()
 plain_rate = rate("BM_Spearman_Cuda/steps:200/models:15625/resamples:0")
 sort_rate = rate("BM_CubSegmentedSort/steps:200/models:15625")
+batch_rate = rate("BM_CubBatchRadixSort/steps:200/models:15625")
 if plain_rate and sort_rate:
     print(f"ranked elements per second, 200 x 15625: ours (whole call) {plain_rate:.3g}, CUB "
-          f"segmented sort alone {sort_rate:.3g} ({100 * plain_rate / sort_rate:.0f}% of it)")
+          f"segmented sort alone {sort_rate:.3g} ({100 * plain_rate / sort_rate:.0f}% of it; "
+          f"{fmt(ms('BM_CubSegmentedSort/steps:200/models:15625'))} ms)")
+if plain_rate and batch_rate:
+    print(f"  CUB radix sort of the whole batch (step in the high key bits) alone "
+          f"{batch_rate:.3g} ({100 * plain_rate / batch_rate:.0f}% of it; "
+          f"{fmt(ms('BM_CubBatchRadixSort/steps:200/models:15625'))} ms)")
 copy = res.get("copy_bandwidth", {})
 if "gb_per_s" in copy:
     print(f"device copy bandwidth: {copy['gb_per_s']:.0f} GB/s")

@@ -1,11 +1,11 @@
-// correlate_over_steps on the GPU against the CPU back-end (all hardware threads) and against a
-// bare CUB segmented sort of the same keys (the practical ceiling of ranking: every step must be
-// sorted once), on benchmarks/support/gpu_inputs.hpp's matrices, which
-// benchmarks/peers/gpu_peers.py builds too (PyTorch, torchmetrics and scipy on the same inputs;
-// benchmarks/device-check.sh prints the table). Arguments: steps / models / bootstrap resamples
-// (or permutations); the bootstrap benchmarks include their confidence intervals. GPU times are
-// wall times of the whole call on device data (sort, ranks, replicates, intervals, results copied
-// to the host).
+// correlate_over_steps on the GPU against the CPU back-end (all hardware threads) and against
+// bare CUB sorts of the same keys (the practical ceiling of ranking: every step must be sorted
+// once; a segmented sort, and one radix sort of the whole batch), on
+// benchmarks/support/gpu_inputs.hpp's matrices, which benchmarks/peers/gpu_peers.py builds too
+// (PyTorch, torchmetrics and scipy on the same inputs; benchmarks/device-check.sh prints the
+// table). Arguments: steps / models / bootstrap resamples (or permutations); the bootstrap
+// benchmarks include their confidence intervals. GPU times are wall times of the whole call on
+// device data (sort, ranks, replicates, intervals, results copied to the host).
 //
 //   cmake --build build/device --target proxytask_stats_cuda_bench
 //   build/device/benchmarks/proxytask_stats_cuda_bench --benchmark_min_time=0.2s
@@ -15,11 +15,15 @@
 #include <support/gpu_inputs.hpp>
 
 #include <benchmark/benchmark.h>
+#include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_segmented_sort.cuh>
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -221,42 +225,47 @@ std::uint32_t order_key(float v) {
   return bits ^ (static_cast<std::uint32_t>(static_cast<std::int32_t>(bits) >> 31) | 0x80000000u);
 }
 
-/// CUB's segmented sort alone, of the same keys (one segment per step, the model as the value):
-/// the ceiling of any ranking that sorts each step once. Timed with CUDA events.
-void BM_CubSegmentedSort(benchmark::State& state) {
-  auto const steps = static_cast<std::size_t>(state.range(0));
-  auto const models = static_cast<std::size_t>(state.range(1));
+/// The sort keys of every step, step after step, with the model as the value: what a ranking
+/// that sorts each step once must sort.
+struct step_keys {
+  std::size_t steps = 0, models = 0;
+  std::vector<std::uint32_t> keys, values;
+};
+
+/// The step keys of the benchmark's (steps, models); none, and the benchmark skipped, without a
+/// device.
+std::optional<step_keys> step_keys_or_skip(benchmark::State& state) {
   if (!pt::backend::cuda_device_count()) {
     state.SkipWithError("no CUDA device");
-    return;
+    return std::nullopt;
   }
+  auto const steps = static_cast<std::size_t>(state.range(0));
+  auto const models = static_cast<std::size_t>(state.range(1));
   auto const p = pt::bench::make_gpu_problem(steps, models);
-  std::size_t const n = steps * models;
-  std::vector<std::uint32_t> keys(n), values(n);
-  std::vector<std::int64_t> offsets(steps + 1);
+  step_keys k{steps, models, std::vector<std::uint32_t>(steps * models),
+              std::vector<std::uint32_t>(steps * models)};
   for (std::size_t s = 0; s < steps; ++s)
     for (std::size_t m = 0; m < models; ++m) {
-      keys[s * models + m] = order_key(p.scores[m * steps + s]);
-      values[s * models + m] = static_cast<std::uint32_t>(m);
+      k.keys[s * models + m] = order_key(p.scores[m * steps + s]);
+      k.values[s * models + m] = static_cast<std::uint32_t>(m);
     }
-  for (std::size_t s = 0; s <= steps; ++s) offsets[s] = static_cast<std::int64_t>(s * models);
-  auto keys_in = pt::device_buffer<std::uint32_t>::allocate(n).value();
-  auto keys_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
-  auto values_in = pt::device_buffer<std::uint32_t>::allocate(n).value();
-  auto values_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
-  auto device_offsets = pt::device_buffer<std::int64_t>::allocate(steps + 1).value();
-  cudaMemcpy(keys_in.data(), keys.data(), n * 4, cudaMemcpyHostToDevice);
-  cudaMemcpy(values_in.data(), values.data(), n * 4, cudaMemcpyHostToDevice);
-  cudaMemcpy(device_offsets.data(), offsets.data(), (steps + 1) * 8, cudaMemcpyHostToDevice);
-  std::size_t bytes = 0;
-  auto sort = [&](void* temp) {
-    return cub::DeviceSegmentedSort::StableSortPairs(
-        temp, bytes, keys_in.data(), keys_out.data(), values_in.data(), values_out.data(),
-        static_cast<std::int64_t>(n), static_cast<std::int64_t>(steps), device_offsets.data(),
-        device_offsets.data() + 1);
-  };
+  return k;
+}
+
+/// A copy of a host vector in a new device buffer.
+template <class T>
+pt::device_buffer<T> to_device(std::vector<T> const& host) {
+  auto d = pt::device_buffer<T>::allocate(host.size()).value();
+  cudaMemcpy(d.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+  return d;
+}
+
+/// Times sort(temp) with CUDA events, after one untimed call; sort(nullptr) sizes temp first
+/// (CUB's two-call protocol).
+template <class Sort>
+void time_sort(benchmark::State& state, std::size_t elements, std::size_t& temp_bytes, Sort sort) {
   sort(nullptr);
-  auto temp = pt::device_buffer<std::byte>::allocate(bytes).value();
+  auto temp = pt::device_buffer<std::byte>::allocate(temp_bytes).value();
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
@@ -272,14 +281,61 @@ void BM_CubSegmentedSort(benchmark::State& state) {
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  state.counters["ranked_elements_per_second"] =
-      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["ranked_elements_per_second"] = benchmark::Counter(
+      static_cast<double>(elements), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_CubSegmentedSort)
-    ->ArgNames({"steps", "models"})
-    ->Args({200, 15625})
-    ->Args({200, 1000})
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
+
+/// CUB's segmented sort alone, of the same keys (one segment per step, the model as the value):
+/// the ceiling of any ranking that sorts each step once. Timed with CUDA events.
+void BM_CubSegmentedSort(benchmark::State& state) {
+  auto const host = step_keys_or_skip(state);
+  if (!host) return;
+  std::size_t const steps = host->steps, n = host->keys.size();
+  std::vector<std::int64_t> offsets(steps + 1);
+  for (std::size_t s = 0; s <= steps; ++s) offsets[s] = static_cast<std::int64_t>(s * host->models);
+  auto keys_in = to_device(host->keys);
+  auto values_in = to_device(host->values);
+  auto device_offsets = to_device(offsets);
+  auto keys_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  auto values_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  std::size_t bytes = 0;
+  time_sort(state, n, bytes, [&](void* temp) {
+    return cub::DeviceSegmentedSort::StableSortPairs(
+        temp, bytes, keys_in.data(), keys_out.data(), values_in.data(), values_out.data(),
+        static_cast<std::int64_t>(n), static_cast<std::int64_t>(steps), device_offsets.data(),
+        device_offsets.data() + 1);
+  });
+}
+
+/// The other way to sort every step at once: one device-wide radix sort of the whole batch, with
+/// the step in the key's high bits (step << 32 | key), so that the whole GPU works on every pass
+/// instead of one block per step. Sorts only the bits the steps use. If this is much faster than
+/// the segmented sort, a ranking built on it could beat the in-block sort at NAS-Bench scale.
+void BM_CubBatchRadixSort(benchmark::State& state) {
+  auto const host = step_keys_or_skip(state);
+  if (!host) return;
+  std::size_t const steps = host->steps, n = host->keys.size();
+  std::vector<std::uint64_t> keys(n);
+  for (std::size_t i = 0; i < n; ++i)
+    keys[i] = (static_cast<std::uint64_t>(i / host->models) << 32) | host->keys[i];
+  auto keys_in = to_device(keys);
+  auto values_in = to_device(host->values);
+  auto keys_out = pt::device_buffer<std::uint64_t>::allocate(n).value();
+  auto values_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
+  int const end_bit = 32 + std::max(1, static_cast<int>(std::bit_width(steps - 1)));
+  std::size_t bytes = 0;
+  time_sort(state, n, bytes, [&](void* temp) {
+    return cub::DeviceRadixSort::SortPairs(temp, bytes, keys_in.data(), keys_out.data(),
+                                           values_in.data(), values_out.data(),
+                                           static_cast<std::int64_t>(n), 0, end_bit);
+  });
+}
+
+/// The two ceilings at the plain target's size and at 1,000 models.
+void sort_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"steps", "models"})->Args({200, 15625})->Args({200, 1000});
+}
+BENCHMARK(BM_CubSegmentedSort)->Apply(sort_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CubBatchRadixSort)->Apply(sort_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
