@@ -12,7 +12,7 @@
 #   3. runs the benchmark (GPU, CPU with all threads, bare CUB sorts: segmented, whole batch) and
 #      benchmarks/peers/gpu_peers.py (PyTorch, torchmetrics, scipy) on the same inputs;
 #   4. prints one table: ours against PyTorch with the targets, ranked elements per second
-#      against the CUB sort, and the GPU-vs-CPU crossover that backend::auto_ uses;
+#      against the CUB sorts, and the GPU-vs-CPU crossover that backend::auto_ uses;
 #   5. with nsys, and when under 4 minutes have passed: the kernel times of the plain case and the
 #      10-model bootstrap (stats_kernels.txt), for the why of a missed target.
 # trainer (about 5 minutes): the reference trainer's CUDA back-end
