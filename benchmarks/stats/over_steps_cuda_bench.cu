@@ -18,7 +18,6 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_segmented_sort.cuh>
 
-#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -260,19 +259,20 @@ pt::device_buffer<T> to_device(std::vector<T> const& host) {
   return d;
 }
 
-/// Times sort(temp) with CUDA events, after one untimed call; sort(nullptr) sizes temp first
-/// (CUB's two-call protocol).
+/// Times sort(temp, temp_bytes) with CUDA events, after one untimed call; sort(nullptr,
+/// temp_bytes) sizes temp first (CUB's two-call protocol).
 template <class Sort>
-void time_sort(benchmark::State& state, std::size_t elements, std::size_t& temp_bytes, Sort sort) {
-  sort(nullptr);
+void time_sort(benchmark::State& state, std::size_t elements, Sort sort) {
+  std::size_t temp_bytes = 0;
+  sort(nullptr, temp_bytes);
   auto temp = pt::device_buffer<std::byte>::allocate(temp_bytes).value();
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
-  sort(temp.data());
+  sort(temp.data(), temp_bytes);
   for (auto _ : state) {
     cudaEventRecord(start);
-    sort(temp.data());
+    sort(temp.data(), temp_bytes);
     cudaEventRecord(stop);
     cudaEventSynchronize(stop);
     float ms = 0;
@@ -298,8 +298,7 @@ void BM_CubSegmentedSort(benchmark::State& state) {
   auto device_offsets = to_device(offsets);
   auto keys_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
   auto values_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
-  std::size_t bytes = 0;
-  time_sort(state, n, bytes, [&](void* temp) {
+  time_sort(state, n, [&](void* temp, std::size_t& bytes) {
     return cub::DeviceSegmentedSort::StableSortPairs(
         temp, bytes, keys_in.data(), keys_out.data(), values_in.data(), values_out.data(),
         static_cast<std::int64_t>(n), static_cast<std::int64_t>(steps), device_offsets.data(),
@@ -322,9 +321,8 @@ void BM_CubBatchRadixSort(benchmark::State& state) {
   auto values_in = to_device(host->values);
   auto keys_out = pt::device_buffer<std::uint64_t>::allocate(n).value();
   auto values_out = pt::device_buffer<std::uint32_t>::allocate(n).value();
-  int const end_bit = 32 + std::max(1, static_cast<int>(std::bit_width(steps - 1)));
-  std::size_t bytes = 0;
-  time_sort(state, n, bytes, [&](void* temp) {
+  int const end_bit = 32 + static_cast<int>(std::bit_width(steps - 1));
+  time_sort(state, n, [&](void* temp, std::size_t& bytes) {
     return cub::DeviceRadixSort::SortPairs(temp, bytes, keys_in.data(), keys_out.data(),
                                            values_in.data(), values_out.data(),
                                            static_cast<std::int64_t>(n), 0, end_bit);
