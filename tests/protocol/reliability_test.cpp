@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -283,11 +284,28 @@ TEST(ProtocolConcurrency, AReaderSeesEveryVersionOfAWriterProcessWhole) {
 constexpr int kills = 50;
 constexpr std::uint32_t kill_seed = 20240605;
 
-/// A random moment to kill at: up to 25 ms after the fork (a write with its two fsyncs takes
-/// about 1 ms here, so kills land before the first write, inside writes and between them).
-std::chrono::microseconds kill_delay(std::mt19937& rng) {
-  return std::chrono::microseconds(std::uniform_int_distribution<int>(0, 25000)(rng));
-}
+/// Random moments to kill the writers at, after each fork: up to four times the writers' mean
+/// time per version so far, at least 25 ms and at most 1 s. A write with its two fsyncs takes
+/// about 1 ms on an idle machine, tens of ms on a busy one (a sanitized build beside other tests
+/// on two cores): on both, kills land before the first write, inside writes and between them,
+/// and the writers get to write many versions.
+class kill_moments {
+ public:
+  explicit kill_moments(std::uint32_t seed) : rng_(seed) {}
+
+  /// The next delay, with `written` versions in the file so far.
+  std::chrono::microseconds next(std::int64_t written) {
+    std::int64_t const window = std::clamp<std::int64_t>(
+        4 * slept_us_ / std::max<std::int64_t>(written, 1), 25'000, 1'000'000);
+    auto const delay = std::uniform_int_distribution<std::int64_t>(0, window)(rng_);
+    slept_us_ += delay;
+    return std::chrono::microseconds(delay);
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::int64_t slept_us_ = 0;
+};
 
 /// The document write_file_atomically writes as version v in the kill test: the payload's size
 /// and letter follow from v, up to 256 KiB, so a half-written file cannot pass for a whole one.
@@ -303,7 +321,7 @@ std::string versioned_document(std::int64_t v) {
 TEST(ProtocolCrashSafety, AnAtomicWriteKilledAtARandomMomentLeavesAWholeVersion) {
   pt::testing::temp_dir const dir;
   fs::path const path = dir.path() / "state.json";
-  std::mt19937 rng(kill_seed);
+  kill_moments moments(kill_seed);
   std::int64_t version = 0;  // the version in the file, 0 = no file yet
   for (int k = 0; k < kills; ++k) {
     std::int64_t const before = version;
@@ -313,7 +331,7 @@ TEST(ProtocolCrashSafety, AnAtomicWriteKilledAtARandomMomentLeavesAWholeVersion)
         report(fd, v);
       }
     });
-    std::this_thread::sleep_for(kill_delay(rng));
+    std::this_thread::sleep_for(moments.next(before));
     writer.kill();
     ASSERT_TRUE(WIFSIGNALED(writer.status()) && WTERMSIG(writer.status()) == SIGKILL)
         << "the writer ended by itself (write failed?), wait status " << writer.status();
@@ -346,7 +364,7 @@ TEST(ProtocolCrashSafety, AnAtomicWriteKilledAtARandomMomentLeavesAWholeVersion)
 TEST(ProtocolCrashSafety, ATrialReporterKilledAtARandomMomentLosesNoReportedCycle) {
   constexpr std::int64_t total = 1'000'000;
   pt::testing::temp_dir const dir;
-  std::mt19937 rng(kill_seed + 1);
+  kill_moments moments(kill_seed + 1);
   std::int64_t recorded = 0;  // points in the file
   for (int k = 0; k < kills; ++k) {
     std::int64_t const before = recorded;
@@ -362,7 +380,7 @@ TEST(ProtocolCrashSafety, ATrialReporterKilledAtARandomMomentLosesNoReportedCycl
       }
       return 0;
     });
-    std::this_thread::sleep_for(kill_delay(rng));
+    std::this_thread::sleep_for(moments.next(before));
     writer.kill();
     ASSERT_TRUE(WIFSIGNALED(writer.status()) && WTERMSIG(writer.status()) == SIGKILL)
         << "kill " << k << ": the writer ended by itself, wait status " << writer.status();
